@@ -1,0 +1,364 @@
+#include "transcripts/writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "transcripts/record_format.h"
+
+namespace jead {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+using transcript::encode_bytes;
+
+constexpr std::size_t kMaxSessionIdBytes = 128;
+
+// A session id becomes a file name, so it must not contain '/' or be "." or "..".
+bool is_safe_session_id(std::string_view id)
+{
+	if (id.empty() || id.size() > kMaxSessionIdBytes || id == "." || id == "..")
+		return false;
+	for (char c : id) {
+		const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		                c == '.' || c == '_' || c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+std::string errno_text(int error)
+{
+	return std::strerror(error);
+}
+
+// Formats the current wall-clock time as "2024-12-04T20:07:00.123Z".
+std::string utc_now_iso8601()
+{
+	const auto now = std::chrono::system_clock::now();
+	const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+	const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+
+	std::tm utc{};
+	gmtime_r(&seconds, &utc);
+	char text[40];
+	const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+	char millis[8];
+	std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ms % 1000));
+	return std::string(text, n) + millis;
+}
+
+json encode_list(const std::vector<std::string>& items)
+{
+	json list = json::array();
+	for (const auto& item : items)
+		list.push_back(encode_bytes(item));
+	return list;
+}
+
+json header_fields(const TranscriptHeader& h)
+{
+	json f;
+	f["format"] = transcript::kFormatVersion;
+	f["time"] = utc_now_iso8601();
+	f["session_id"] = encode_bytes(h.session_id);
+	f["host"] = encode_bytes(h.host);
+	f["jead_version"] = encode_bytes(h.jead_version);
+	f["start_time"] = h.start_time;
+	f["client_address"] = encode_bytes(h.client_address);
+	f["client_port"] = h.client_port;
+	f["role"] = encode_bytes(h.role);
+	f["key_id"] = encode_bytes(h.key_id);
+	f["serial"] = h.serial;
+	f["principals"] = encode_list(h.principals);
+	f["ca_fingerprint"] = encode_bytes(h.ca_fingerprint);
+	f["user_fingerprint"] = encode_bytes(h.user_fingerprint);
+	f["valid_after"] = h.valid_after;
+	f["valid_before"] = h.valid_before;
+	f["mode"] = encode_bytes(h.mode);
+	f["pty"] = h.pty;
+	f["policy_version"] = encode_bytes(h.policy_version);
+	return f;
+}
+
+json decision_fields(const DecisionRecord& d)
+{
+	json arguments = json::array();
+	for (const auto& [name, value] : d.arguments)
+		arguments.push_back(json{{"name", encode_bytes(name)}, {"value", encode_bytes(value)}});
+
+	json f;
+	f["allowed"] = d.allowed;
+	f["reason"] = encode_bytes(d.reason);
+	f["verb"] = encode_bytes(d.verb);
+	f["arguments"] = std::move(arguments);
+	f["argv"] = encode_list(d.argv);
+	f["run_as"] = encode_bytes(d.run_as);
+	f["policy_version"] = encode_bytes(d.policy_version);
+	return f;
+}
+
+// Returns the length of the longest prefix of `data`, at most `limit` bytes,
+// that does not end inside a UTF-8 sequence, so valid UTF-8 output that is
+// split over records stays readable text in each record. Falls back to
+// `limit` when no boundary is found within three bytes.
+std::size_t utf8_aware_cut(std::span<const std::uint8_t> data, std::size_t limit)
+{
+	if (data.size() <= limit)
+		return data.size();
+	for (std::size_t back = 0; back < 4; ++back) {
+		const std::uint8_t b = data[limit - back];
+		if ((b & 0xC0) != 0x80)
+			return back == 0 ? limit : limit - back;
+	}
+	return limit;
+}
+
+}  // namespace
+
+enum class Durability { buffered_by_kernel, synced };
+
+struct TranscriptWriter::Impl {
+	std::filesystem::path path;
+	int fd = -1;
+	std::uint64_t next_seq = 0;
+	std::string prev_hash;
+	std::chrono::steady_clock::time_point start;
+	std::optional<Error> failure;  // the first write error, after which every record is rejected
+	bool ended = false;
+	mutable std::mutex mutex;
+
+	~Impl()
+	{
+		if (fd >= 0)
+			::close(fd);
+	}
+
+	Result<void> append(std::string_view type, json fields, Durability durability);
+	Result<void> write_line(const std::string& line, Durability durability);
+	tl::unexpected<Error> record_failure(const std::string& operation, int error);
+};
+
+tl::unexpected<Error> TranscriptWriter::Impl::record_failure(const std::string& operation, int error)
+{
+	failure = Error{Errc::io, operation + " transcript " + path.string() + " failed: " + errno_text(error)};
+	return tl::unexpected(*failure);
+}
+
+Result<void> TranscriptWriter::Impl::write_line(const std::string& line, Durability durability)
+{
+	// One write() normally carries the whole line. A short write (a full disk
+	// or a signal) continues where it stopped. Every pass either makes
+	// progress or returns, and EINTR retries are capped at 100.
+	std::size_t done = 0;
+	int interrupts = 0;
+	while (done < line.size()) {
+		const ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+		if (n < 0) {
+			if (errno == EINTR && ++interrupts < 100)
+				continue;
+			return record_failure("write to", errno);
+		}
+		if (n == 0)
+			return record_failure("write to", EIO);
+		done += static_cast<std::size_t>(n);
+	}
+
+	if (durability == Durability::synced && ::fdatasync(fd) != 0)
+		return record_failure("fdatasync of", errno);
+	return {};
+}
+
+Result<void> TranscriptWriter::Impl::append(std::string_view type, json fields, Durability durability)
+{
+	if (failure)
+		return fail(Errc::io, "transcript " + path.string() + " rejects records after an earlier error: " +
+		                          failure->message);
+	if (ended)
+		return fail(Errc::internal, "transcript " + path.string() + " already has its end record");
+
+	const auto elapsed = std::chrono::steady_clock::now() - start;
+	json record;
+	record["seq"] = next_seq;
+	record["t"] = static_cast<std::uint64_t>(
+		std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
+	record["type"] = type;
+	record["prev"] = prev_hash;
+	for (auto& [key, value] : fields.items())
+		record[key] = std::move(value);
+
+	std::string line;
+	try {
+		line = record.dump();
+	} catch (const nlohmann::json::exception& e) {
+		// encode_bytes only produces valid UTF-8, so this is a bug.
+		return fail(Errc::internal, "cannot serialize a " + std::string(type) + " record for " +
+		                                path.string() + ": " + e.what());
+	}
+	if (line.size() > transcript::kMaxLineBytes)
+		return fail(Errc::limit, "a " + std::string(type) + " record of " + std::to_string(line.size()) +
+		                             " bytes exceeds the transcript line limit of " +
+		                             std::to_string(transcript::kMaxLineBytes) + " bytes");
+
+	const std::string hash = transcript::line_hash(line);
+	line += '\n';
+	if (auto written = write_line(line, durability); !written)
+		return written;
+
+	prev_hash = hash;
+	++next_seq;
+	return {};
+}
+
+TranscriptWriter::TranscriptWriter() : impl_(std::make_unique<Impl>()) {}
+
+TranscriptWriter::~TranscriptWriter()
+{
+	if (!impl_)
+		return;
+	bool seal = false;
+	{
+		std::lock_guard lock(impl_->mutex);
+		seal = !impl_->ended && !impl_->failure && impl_->fd >= 0;
+	}
+	if (seal)
+		(void)end("abnormal");
+}
+
+Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::create(const std::filesystem::path& dir,
+                                                                   const TranscriptHeader& header,
+                                                                   const TranscriptOptions& options)
+{
+	if (!is_safe_session_id(header.session_id))
+		return fail(Errc::invalid, "invalid session id for a transcript file name: " + header.session_id +
+		                               " (expected 1 to 128 of [A-Za-z0-9._-])");
+	std::string previous = options.previous_end_hash.empty() ? std::string(transcript::kZeroHash)
+	                                                         : options.previous_end_hash;
+	if (!transcript::is_sha256_hex(previous))
+		return fail(Errc::invalid, "invalid previous_end_hash: expected 64 lowercase hex digits");
+
+	std::unique_ptr<TranscriptWriter> writer(new TranscriptWriter());
+	Impl& impl = *writer->impl_;
+	impl.path = dir / (header.session_id + ".jsonl");
+	impl.prev_hash = std::move(previous);
+	impl.start = std::chrono::steady_clock::now();
+
+	impl.fd = ::open(impl.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (impl.fd < 0)
+		return fail(Errc::io, "create transcript " + impl.path.string() + " failed: " + errno_text(errno));
+	// The umask can only clear bits of 0600, and the file must stay readable
+	// by its owner, so set the mode explicitly.
+	if (::fchmod(impl.fd, 0600) != 0)
+		return impl.record_failure("chmod of", errno);
+
+	if (auto written = impl.append("header", header_fields(header), Durability::synced); !written) {
+		// Keeps the destructor from appending an end record to a file
+		// without a header.
+		impl.failure = written.error();
+		return tl::unexpected(written.error());
+	}
+
+	// Make the new directory entry durable too, or a crash could lose the
+	// whole file although its header was synced.
+	const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return impl.record_failure("open of the directory of", errno);
+	const int synced = ::fsync(dir_fd);
+	const int sync_error = errno;
+	::close(dir_fd);
+	// Some file systems return EINVAL for fsync on a directory. The entry is
+	// then as durable as that file system makes it.
+	if (synced != 0 && sync_error != EINVAL)
+		return impl.record_failure("fsync of the directory of", sync_error);
+
+	return writer;
+}
+
+Result<void> TranscriptWriter::input(std::string_view command_line)
+{
+	std::lock_guard lock(impl_->mutex);
+	return impl_->append("input", json{{"line", encode_bytes(command_line)}}, Durability::buffered_by_kernel);
+}
+
+Result<void> TranscriptWriter::decision(const DecisionRecord& record)
+{
+	std::lock_guard lock(impl_->mutex);
+	return impl_->append("decision", decision_fields(record), Durability::synced);
+}
+
+Result<void> TranscriptWriter::process_start(int pid)
+{
+	std::lock_guard lock(impl_->mutex);
+	return impl_->append("process_start", json{{"pid", pid}}, Durability::buffered_by_kernel);
+}
+
+Result<void> TranscriptWriter::output(OutputStream stream, std::span<const std::uint8_t> data)
+{
+	const char* stream_name = stream == OutputStream::stdout_ ? "stdout" : "stderr";
+	std::lock_guard lock(impl_->mutex);
+
+	// Each pass consumes at least one byte, so the loop ends after at most
+	// data.size() passes.
+	while (!data.empty()) {
+		const std::size_t n = utf8_aware_cut(data, transcript::kMaxOutputBytesPerRecord);
+		const std::string_view chunk(reinterpret_cast<const char*>(data.data()), n);
+		json fields{{"stream", stream_name}, {"data", encode_bytes(chunk)}};
+		if (auto written = impl_->append("output", std::move(fields), Durability::buffered_by_kernel); !written)
+			return written;
+		data = data.subspan(n);
+	}
+	return {};
+}
+
+Result<void> TranscriptWriter::process_exit(int exit_status, int signal, std::chrono::milliseconds duration,
+                                            std::uint64_t bytes_out, std::string_view note)
+{
+	json fields;
+	if (signal == 0)
+		fields["status"] = exit_status;
+	else
+		fields["signal"] = signal;
+	fields["duration_ms"] = static_cast<std::int64_t>(duration.count());
+	fields["bytes_out"] = bytes_out;
+	fields["note"] = encode_bytes(note);
+
+	std::lock_guard lock(impl_->mutex);
+	return impl_->append("process_exit", std::move(fields), Durability::buffered_by_kernel);
+}
+
+Result<void> TranscriptWriter::end(std::string_view reason)
+{
+	if (!transcript::is_end_reason(reason))
+		return fail(Errc::invalid, "invalid transcript end reason \"" + std::string(reason) +
+		                               "\" (expected client-closed, exit, idle-timeout, expired, revoked, "
+		                               "server-shutdown, error or abnormal)");
+
+	std::lock_guard lock(impl_->mutex);
+	auto written = impl_->append("end", json{{"reason", reason}}, Durability::synced);
+	if (written)
+		impl_->ended = true;
+	return written;
+}
+
+const std::filesystem::path& TranscriptWriter::path() const
+{
+	return impl_->path;
+}
+
+std::string TranscriptWriter::last_hash() const
+{
+	std::lock_guard lock(impl_->mutex);
+	return impl_->prev_hash;
+}
+
+}  // namespace jead
