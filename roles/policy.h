@@ -17,10 +17,22 @@ struct Decision {
 	const Verb* verb_spec = nullptr;
 	std::vector<std::pair<std::string, std::string>> arguments;  // name, canonical value
 	std::vector<std::string> argv;  // argv[0] is the absolute program path
+	std::size_t column = 0;  // 1-based column of the offending byte or word in a denial; 0 when none
 };
 
 // Tokenizes `command_line`, looks up the verb in `role`, validates every
 // argument by its type and fills the argv template. Nothing runs here.
+// Denial reasons are one line starting with "denied: ", for example
+//   denied: argument "unit": "foo" is not one of: nginx.service, php-fpm.service
+// Words are bound to arguments in this order: a word equal to a flag
+// argument's switch sets that flag wherever it appears, the other words
+// fill the positional arguments in declaration order, optional ones only
+// after every required one is filled, and a variadic last argument takes
+// the rest up to its max_count.
 Decision decide(const Role& role, std::string_view command_line);
+
+// Returns the usage line of a verb, such as "restart UNIT" or
+// "tail [-f] FILE [LINES]".
+std::string verb_usage(const Verb& verb);
 
 }  // namespace jead

@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
+#include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -15,6 +18,10 @@
 namespace jead {
 
 enum class ArgType { enum_, int_, string, path, hostname, ip, cidr, duration, size, flag };
+
+// What a path argument must name once resolved: a regular file, a
+// directory, or either.
+enum class PathKind { any, file, dir };
 
 struct ArgSpec {
 	std::string name;
@@ -32,6 +39,22 @@ struct ArgSpec {
 	bool allow_leading_dash = false;      // string
 	std::vector<std::string> prefixes;    // path
 	std::string flag_text;                // flag: the literal switch
+
+	std::shared_ptr<const std::regex> compiled_pattern;  // string: `pattern`, compiled once at load
+	PathKind path_kind = PathKind::any;   // path
+	bool must_exist = true;               // path
+	bool allow_ip = false;                // hostname: accept an IPv4 or IPv6 address as well
+	bool allow_trailing_dot = false;      // hostname
+	bool allow_idn = false;               // hostname: accept "xn--" labels
+	std::chrono::seconds min_duration{0};                 // duration, inclusive
+	std::optional<std::chrono::seconds> max_duration;     // duration, inclusive
+	std::optional<std::uint64_t> max_size;                // size in bytes, inclusive
+};
+
+// One element of a verb's argv template after loading.
+struct TemplateElement {
+	std::string literal;          // used when arg_index is empty
+	std::optional<std::size_t> arg_index;  // index into Verb::args for a "{name}" placeholder
 };
 
 struct Verb {
@@ -45,6 +68,18 @@ struct Verb {
 	bool reads_stdin = false;
 	bool interactive = false;
 	std::optional<std::string> run_as_user;
+
+	std::vector<TemplateElement> argv_template;  // command[1..] parsed; argv[0] is `program`
+	std::string location;                        // "FILE:LINE:COL" of the verb's table
+};
+
+// One [[test]] case of a role file, run by run_role_tests().
+struct RoleTest {
+	std::string line;
+	bool expect_allow = false;
+	std::optional<std::vector<std::string>> argv;   // the expected argv of an allowed line
+	std::optional<std::string> reason_contains;    // a substring the denial reason must contain
+	std::string location;                          // "FILE:LINE:COL" of the test's table
 };
 
 struct Role {
@@ -57,14 +92,29 @@ struct Role {
 	std::optional<std::filesystem::path> working_directory;
 	std::map<std::string, std::string> environment;  // fixed additions
 	std::vector<Verb> verbs;
+	bool break_glass = false;             // parsed and stored; no behaviour yet
+	std::vector<RoleTest> tests;
 
+	// Returns the verb whose name equals `verb_name` byte for byte, or nullptr.
 	const Verb* find_verb(std::string_view verb_name) const;
 };
 
-// Loads one role file. Errors read "FILE:LINE:COL: message".
+// Loads one role file. Errors read "FILE:LINE:COL: message". The file
+// name must end in ".toml" and its stem, the role name, must match
+// [a-z0-9][a-z0-9-]*.
 Result<Role> load_role_file(const std::filesystem::path& file);
 
-// Loads every "*.toml" file in `dir`; the role name is the file stem.
+// Parses role text already in memory, as load_role_file() does for a file;
+// `file` names the source in error messages and gives the role name.
+Result<Role> parse_role(std::string_view text, const std::filesystem::path& file);
+
+// Loads every "*.toml" file in `dir`; the role name is the file stem. Any
+// file that fails to load fails the whole directory, so a typo never leaves
+// a role half-configured. Other files are ignored.
 Result<std::map<std::string, Role, std::less<>>> load_roles_dir(const std::filesystem::path& dir);
+
+// Runs the role's [[test]] cases through decide() and returns one message
+// per failed case, each starting with the case's "FILE:LINE:COL".
+std::vector<std::string> run_role_tests(const Role& role);
 
 }  // namespace jead

@@ -1,0 +1,200 @@
+#include "roles/policy.h"
+
+#include <algorithm>
+
+#include "common/escape.h"
+#include "roles/arguments.h"
+#include "roles/tokenizer.h"
+
+namespace jead {
+
+namespace {
+
+std::string display_name(const ArgSpec& arg)
+{
+	std::string out;
+	for (const char c : arg.name)
+		out += c == '-' ? '_' : static_cast<char>((c >= 'a' && c <= 'z') ? c - 'a' + 'A' : c);
+	return out;
+}
+
+// A denial while binding words to arguments: the reason without the
+// "denied: " prefix and the column it points at.
+struct Denial {
+	std::string reason;
+	std::size_t column = 0;
+};
+
+// The canonical values of each argument of a verb, by index into Verb::args.
+// An empty vector means the argument was not given and has no default.
+using BoundValues = std::vector<std::vector<std::string>>;
+
+tl::unexpected<Denial> deny(std::string reason, std::size_t column = 0)
+{
+	return tl::unexpected<Denial>(Denial{std::move(reason), column});
+}
+
+// Splits the words after the verb into flags and positional words, then
+// assigns the positional words to the positional arguments.
+tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const Verb& verb,
+                                                                           const std::vector<Word>& words)
+{
+	std::vector<std::vector<const Word*>> assigned(verb.args.size());
+	std::vector<const Word*> positional;
+	const std::string usage = " (usage: " + verb_usage(verb) + ")";
+
+	for (std::size_t w = 1; w < words.size(); ++w) {
+		const Word& word = words[w];
+		bool is_flag = false;
+		for (std::size_t i = 0; i < verb.args.size(); ++i) {
+			const ArgSpec& arg = verb.args[i];
+			if (arg.type != ArgType::flag || arg.flag_text != word.text)
+				continue;
+			if (!assigned[i].empty())
+				return deny("flag " + escape_untrusted(word.text) + " given twice at column " +
+				                std::to_string(word.column) + usage,
+				            word.column);
+			assigned[i].push_back(&word);
+			is_flag = true;
+		}
+		if (!is_flag)
+			positional.push_back(&word);
+	}
+
+	std::size_t required = 0;
+	for (const auto& arg : verb.args)
+		if (arg.type != ArgType::flag && !arg.optional)
+			++required;
+
+	// The loader guarantees that required arguments precede optional ones
+	// and that a variadic argument is last, so a single pass in order
+	// binds every word.
+	std::size_t extra = positional.size() > required ? positional.size() - required : 0;
+	std::size_t next = 0;
+	for (std::size_t i = 0; i < verb.args.size(); ++i) {
+		const ArgSpec& arg = verb.args[i];
+		if (arg.type == ArgType::flag)
+			continue;
+
+		std::size_t take = 0;
+		if (!arg.optional) {
+			if (next == positional.size())
+				return deny("missing argument \"" + arg.name + "\"" + usage);
+			take = 1;
+		}
+		const std::size_t room = arg.variadic ? arg.max_count - take : (arg.optional ? 1 : 0);
+		const std::size_t more = std::min(extra, room);
+		take += more;
+		extra -= more;
+
+		for (std::size_t k = 0; k < take; ++k)
+			assigned[i].push_back(positional[next++]);
+	}
+
+	if (next < positional.size()) {
+		const Word& word = *positional[next];
+		return deny("unexpected extra argument " + escape_untrusted(word.text) + " at column " +
+		                std::to_string(word.column) + usage,
+		            word.column);
+	}
+	return assigned;
+}
+
+// Validates every assigned word and fills defaults. Every argument is
+// checked before anything is returned.
+tl::expected<BoundValues, Denial> bind_arguments(const Verb& verb, const std::vector<Word>& words)
+{
+	auto assigned = assign_words(verb, words);
+	if (!assigned)
+		return tl::unexpected(assigned.error());
+
+	BoundValues values(verb.args.size());
+	for (std::size_t i = 0; i < verb.args.size(); ++i) {
+		const ArgSpec& arg = verb.args[i];
+		for (const Word* word : (*assigned)[i]) {
+			auto value = validate_argument(arg, word->text);
+			if (!value)
+				return deny(value.error().message, word->column);
+			values[i].push_back(std::move(*value));
+		}
+
+		if ((*assigned)[i].empty() && arg.default_value) {
+			auto value = validate_argument(arg, *arg.default_value);
+			if (!value)
+				return deny("the default of " + value.error().message);
+			values[i].push_back(std::move(*value));
+		}
+	}
+	return values;
+}
+
+}  // namespace
+
+std::string verb_usage(const Verb& verb)
+{
+	std::string usage = verb.name;
+	for (const auto& arg : verb.args) {
+		usage += ' ';
+		if (arg.type == ArgType::flag) {
+			usage += "[" + arg.flag_text + "]";
+			continue;
+		}
+		std::string shown = display_name(arg);
+		if (arg.variadic)
+			shown += "...";
+		usage += arg.optional ? "[" + shown + "]" : shown;
+	}
+	return usage;
+}
+
+Decision decide(const Role& role, std::string_view command_line)
+{
+	Decision decision;
+
+	auto words = tokenize_words(command_line);
+	if (!words) {
+		decision.reason = "denied: " + words.error().message;
+		decision.column = words.error().column;
+		return decision;
+	}
+	if (words->empty()) {
+		decision.reason = "denied: empty command";
+		return decision;
+	}
+
+	decision.verb = words->front().text;
+	const Verb* verb = role.find_verb(decision.verb);
+	if (verb == nullptr) {
+		decision.reason = "denied: unknown verb " + escape_untrusted(decision.verb) + " in role \"" + role.name + "\"";
+		decision.column = 1;
+		return decision;
+	}
+	decision.verb_spec = verb;
+
+	auto values = bind_arguments(*verb, *words);
+	if (!values) {
+		decision.reason = "denied: " + values.error().reason;
+		decision.column = values.error().column;
+		return decision;
+	}
+
+	std::vector<std::string> argv{verb->program};
+	for (const auto& element : verb->argv_template) {
+		if (!element.arg_index) {
+			argv.push_back(element.literal);
+			continue;
+		}
+		for (const auto& value : (*values)[*element.arg_index])
+			argv.push_back(value);
+	}
+
+	for (std::size_t i = 0; i < verb->args.size(); ++i)
+		for (const auto& value : (*values)[i])
+			decision.arguments.emplace_back(verb->args[i].name, value);
+	decision.argv = std::move(argv);
+	decision.allowed = true;
+	decision.reason = "allowed";
+	return decision;
+}
+
+}  // namespace jead
