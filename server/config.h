@@ -1,0 +1,59 @@
+// The daemon's configuration file (TOML): where to listen, which CAs to
+// trust, where roles and transcripts live, and which certificate principals
+// are granted which role.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/encoding.h"
+#include "common/result.h"
+
+namespace jead {
+
+struct ListenAddress {
+	std::string host;   // numeric IPv4 or IPv6 address, without brackets
+	std::uint16_t port = 0;
+};
+
+struct TrustedCa {
+	std::filesystem::path file;
+	std::string key_type;
+	Bytes blob;
+	std::string fingerprint;
+};
+
+struct Config {
+	std::filesystem::path file;
+	ListenAddress listen;
+	std::filesystem::path host_key;
+	std::vector<TrustedCa> trusted_cas;
+	std::filesystem::path roles_dir;
+	std::filesystem::path transcript_dir;
+	std::chrono::seconds max_cert_lifetime{8 * 3600};
+	std::chrono::seconds clock_skew{30};
+	std::chrono::seconds login_grace_time{30};
+	int max_auth_tries = 3;
+	int max_unauthenticated = 64;
+	std::size_t max_command_length = 8192;
+	std::string log_level = "info";
+	// role name -> principals granted it; matched by exact byte equality.
+	std::map<std::string, std::vector<std::string>, std::less<>> grants;
+};
+
+// Loads and checks a config file. Relative paths in it are taken relative
+// to the file's directory. Errors read "FILE:LINE:COL: message".
+Result<Config> load_config(const std::filesystem::path& file);
+
+// Parses "127.0.0.1:2222" or "[::1]:2222".
+Result<ListenAddress> parse_listen_address(std::string_view text);
+
+// Returns true when one of `principals` is granted `role`.
+bool principals_granted_role(const Config& config, std::string_view role,
+                             const std::vector<std::string>& principals);
+
+}  // namespace jead

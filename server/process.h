@@ -1,0 +1,71 @@
+// Starting a verb's program: an absolute path and an argv, never a shell,
+// with a fixed environment, its own process group, other descriptors
+// closed, and an optional run-as account.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace jead {
+
+// Owns one file descriptor and closes it on destruction.
+class UniqueFd {
+public:
+	UniqueFd() = default;
+	explicit UniqueFd(int fd) : fd_(fd) {}
+	UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
+	UniqueFd& operator=(UniqueFd&& other) noexcept;
+	UniqueFd(const UniqueFd&) = delete;
+	UniqueFd& operator=(const UniqueFd&) = delete;
+	~UniqueFd() { reset(); }
+
+	int get() const { return fd_; }
+	explicit operator bool() const { return fd_ >= 0; }
+	int release();
+	void reset(int fd = -1);
+
+private:
+	int fd_ = -1;
+};
+
+struct RunAs {
+	uid_t uid = 0;
+	gid_t gid = 0;
+	std::vector<gid_t> groups;
+	std::string user;   // for messages and transcripts
+};
+
+// Resolves a user (and optionally a group) to ids and supplementary groups.
+// Without root, `user` must be jead's own user.
+Result<RunAs> resolve_run_as(const std::optional<std::string>& user, const std::optional<std::string>& group);
+
+struct SpawnRequest {
+	std::vector<std::string> argv;          // argv[0] is the absolute program path
+	std::vector<std::string> environment;   // "NAME=value" entries, the whole set
+	std::optional<std::filesystem::path> working_directory;
+	RunAs run_as;
+	bool stdin_pipe = false;                // otherwise stdin is /dev/null
+};
+
+struct SpawnedProcess {
+	pid_t pid = -1;
+	UniqueFd pidfd;      // readable when the process has exited
+	UniqueFd stdin_fd;   // write end, when stdin_pipe was requested
+	UniqueFd stdout_fd;  // read end, non-blocking
+	UniqueFd stderr_fd;  // read end, non-blocking
+};
+
+// Starts the program. Setup failures in the child (chdir, setuid...) and
+// exec failures are reported as errors here, not as an exit status.
+Result<SpawnedProcess> spawn_process(const SpawnRequest& request);
+
+// The environment every verb gets before the role's fixed additions.
+std::vector<std::string> base_environment();
+
+}  // namespace jead

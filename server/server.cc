@@ -1,0 +1,418 @@
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <list>
+
+#include "common/escape.h"
+#include "server/session.h"
+
+namespace jead {
+
+namespace {
+
+// libssh compares the plain signature algorithm against this list, so it
+// holds the plain names as well as the certificate names; the callback
+// accepts certificates only. SHA-1 "ssh-rsa" is left out.
+constexpr const char* kAcceptedKeyTypes =
+	"ssh-ed25519-cert-v01@openssh.com,"
+	"ecdsa-sha2-nistp256-cert-v01@openssh.com,"
+	"ecdsa-sha2-nistp384-cert-v01@openssh.com,"
+	"ecdsa-sha2-nistp521-cert-v01@openssh.com,"
+	"rsa-sha2-512-cert-v01@openssh.com,"
+	"rsa-sha2-256-cert-v01@openssh.com,"
+	"ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
+	"rsa-sha2-512,rsa-sha2-256";
+
+constexpr int kPollIntervalMs = 200;
+constexpr int kMaxRefusalLogsPerSecond = 20;
+
+std::atomic<bool> g_stop_requested{false};
+
+void on_stop_signal(int)
+{
+	g_stop_requested = true;
+}
+
+std::string new_connection_id()
+{
+	std::array<unsigned char, 6> random{};
+	RAND_bytes(random.data(), static_cast<int>(random.size()));
+	const std::time_t now = std::time(nullptr);
+	std::tm tm{};
+	gmtime_r(&now, &tm);
+	char stamp[32];
+	std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	// UTC time first so that transcript names sort by start time.
+	return std::string(stamp) + "-" + hex_encode(random);
+}
+
+bool is_certificate_key(ssh_key key)
+{
+	const char* name = ssh_key_type_to_char(ssh_key_type(key));
+	const std::string_view type = name ? name : "";
+	return type.ends_with("-cert-v01@openssh.com");
+}
+
+Result<Bytes> export_key_blob(ssh_key key)
+{
+	char* base64 = nullptr;
+	if (ssh_pki_export_pubkey_base64(key, &base64) != SSH_OK || !base64)
+		return fail(Errc::invalid, "cannot export the offered key");
+	auto blob = base64_decode(base64);
+	ssh_string_free_char(base64);
+	return blob;
+}
+
+void peer_address(int fd, std::string& ip, int& port)
+{
+	sockaddr_storage addr{};
+	socklen_t len = sizeof addr;
+	ip = "unknown";
+	port = 0;
+	if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+		return;
+	char text[INET6_ADDRSTRLEN] = {};
+	if (addr.ss_family == AF_INET) {
+		const auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+		::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+		port = ntohs(in->sin_port);
+	} else if (addr.ss_family == AF_INET6) {
+		const auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+		::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+		port = ntohs(in6->sin6_port);
+	}
+	ip = text;
+}
+
+// Limits refusal log lines to a fixed rate so that a flood of bad logins
+// cannot flood the journal; suppressed lines are counted and reported.
+class RefusalLogLimiter {
+public:
+	bool allow()
+	{
+		const std::time_t now = std::time(nullptr);
+		if (now != second_) {
+			if (suppressed_ > 0)
+				spdlog::warn("{} login refusals were not logged in the last second (rate limit)", suppressed_);
+			second_ = now;
+			count_ = 0;
+			suppressed_ = 0;
+		}
+		if (count_ < kMaxRefusalLogsPerSecond) {
+			++count_;
+			return true;
+		}
+		++suppressed_;
+		return false;
+	}
+
+private:
+	std::time_t second_ = 0;
+	int count_ = 0;
+	int suppressed_ = 0;
+};
+
+}  // namespace
+
+struct Server::Impl {
+	std::shared_ptr<const Policy> policy;
+	ssh_bind bind = nullptr;
+	ssh_event event = nullptr;
+	std::uint16_t bound_port = 0;
+	std::list<std::unique_ptr<Connection>> connections;
+	SessionRunner runner;
+	RefusalLogLimiter refusal_limiter;
+
+	explicit Impl(std::shared_ptr<const Policy> p) : policy(std::move(p)), runner(policy) {}
+
+	~Impl()
+	{
+		for (auto& connection : connections)
+			teardown(*connection, "server-shutdown");
+		connections.clear();
+		if (event)
+			ssh_event_free(event);
+		if (bind)
+			ssh_bind_free(bind);
+	}
+
+	static int on_listen_ready(socket_t, int, void* userdata)
+	{
+		static_cast<Impl*>(userdata)->accept_connection();
+		return 0;
+	}
+
+	int unauthenticated_count() const
+	{
+		int count = 0;
+		for (const auto& connection : connections)
+			count += connection->authenticated ? 0 : 1;
+		return count;
+	}
+
+	void accept_connection()
+	{
+		ssh_session session = ssh_new();
+		if (!session)
+			return;
+		if (ssh_bind_accept(bind, session) != SSH_OK) {
+			spdlog::error("accept failed: {}", ssh_get_error(bind));
+			ssh_free(session);
+			return;
+		}
+
+		auto connection = std::make_unique<Connection>();
+		connection->session = session;
+		connection->policy = policy;
+		connection->id = new_connection_id();
+		connection->accepted_at = std::chrono::steady_clock::now();
+		peer_address(ssh_get_fd(session), connection->client_ip, connection->client_port);
+
+		if (unauthenticated_count() >= policy->config.max_unauthenticated) {
+			spdlog::warn("session={} client={}:{} refused: {} connections are already waiting to authenticate "
+			             "(max_unauthenticated)",
+			             connection->id, connection->client_ip, connection->client_port,
+			             policy->config.max_unauthenticated);
+			ssh_disconnect(session);
+			ssh_free(session);
+			return;
+		}
+
+		const int one = 1;
+		::setsockopt(ssh_get_fd(session), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+		ssh_callbacks_init(&connection->callbacks);
+		connection->callbacks.userdata = connection.get();
+		connection->callbacks.auth_pubkey_function = on_auth_pubkey;
+		connection->callbacks.channel_open_request_session_function = on_channel_open;
+		connection->server = this;
+		ssh_set_server_callbacks(session, &connection->callbacks);
+		ssh_set_auth_methods(session, SSH_AUTH_METHOD_PUBLICKEY);
+		ssh_set_blocking(session, 0);
+
+		// Non-blocking: the key exchange goes on inside the event loop.
+		if (ssh_handle_key_exchange(session) == SSH_ERROR) {
+			spdlog::info("session={} client={}:{} key exchange failed: {}", connection->id, connection->client_ip,
+			             connection->client_port, escape_untrusted(ssh_get_error(session)));
+			ssh_disconnect(session);
+			ssh_free(session);
+			return;
+		}
+		ssh_event_add_session(event, session);
+		spdlog::debug("session={} client={}:{} connected", connection->id, connection->client_ip,
+		              connection->client_port);
+		connections.push_back(std::move(connection));
+	}
+
+	void refuse_login(Connection& connection, std::string_view user, const std::string& reason,
+	                  const Certificate* cert)
+	{
+		++connection.auth_failures;
+		if (refusal_limiter.allow()) {
+			if (cert) {
+				spdlog::error("session={} client={}:{} login refused: role={} key_id={} serial={} ca={}: {}",
+				              connection.id, connection.client_ip, connection.client_port, escape_untrusted(user, 64),
+				              escape_untrusted(cert->key_id, 128), cert->serial, ssh_fingerprint(cert->signature_key),
+				              reason);
+			} else {
+				spdlog::error("session={} client={}:{} login refused: role={}: {}", connection.id,
+				              connection.client_ip, connection.client_port, escape_untrusted(user, 64), reason);
+			}
+		}
+		if (connection.auth_failures >= policy->config.max_auth_tries) {
+			connection.disconnect_reason = "too many authentication failures";
+			connection.disconnect_requested = true;
+		}
+	}
+
+	static int on_auth_pubkey(ssh_session, const char* user, ssh_key key, char signature_state, void* userdata)
+	{
+		auto& connection = *static_cast<Connection*>(userdata);
+		return connection.server->authenticate(connection, user ? user : "", key, signature_state);
+	}
+
+	int authenticate(Connection& connection, std::string_view user, ssh_key key, char signature_state)
+	{
+		if (connection.authenticated || connection.disconnect_requested)
+			return SSH_AUTH_DENIED;
+		if (signature_state != SSH_PUBLICKEY_STATE_NONE && signature_state != SSH_PUBLICKEY_STATE_VALID) {
+			refuse_login(connection, user, "the user signature did not verify", nullptr);
+			return SSH_AUTH_DENIED;
+		}
+		if (!is_certificate_key(key)) {
+			refuse_login(connection, user,
+			             "plain public keys are not accepted; offer an OpenSSH user certificate signed by a trusted CA "
+			             "(ssh -o CertificateFile=FILE)",
+			             nullptr);
+			return SSH_AUTH_DENIED;
+		}
+		auto blob = export_key_blob(key);
+		if (!blob) {
+			refuse_login(connection, user, blob.error().message, nullptr);
+			return SSH_AUTH_DENIED;
+		}
+
+		const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+			std::chrono::system_clock::now().time_since_epoch()).count();
+		auto grant = authorize_login(*connection.policy, user, *blob, connection.client_ip, now);
+		if (!grant) {
+			auto cert = parse_certificate(*blob);
+			refuse_login(connection, user, grant.error().message, cert ? &*cert : nullptr);
+			return SSH_AUTH_DENIED;
+		}
+
+		// A query without a signature only learns that the key would be
+		// accepted; only a verified signature grants anything.
+		if (signature_state == SSH_PUBLICKEY_STATE_NONE)
+			return SSH_AUTH_SUCCESS;
+
+		const auto& cert = grant->certificate;
+		std::string principals;
+		for (const auto& principal : cert.principals)
+			principals += (principals.empty() ? "" : ",") + escape_untrusted(principal, 64);
+		spdlog::info("session={} client={}:{} login accepted: role={} key_id={} serial={} principals=[{}] ca={} "
+		             "valid_before={}",
+		             connection.id, connection.client_ip, connection.client_port, grant->role->name,
+		             escape_untrusted(cert.key_id, 128), cert.serial, principals, grant->ca_fingerprint,
+		             cert.valid_before);
+		connection.grant = std::move(*grant);
+		connection.authenticated = true;
+		return SSH_AUTH_SUCCESS;
+	}
+
+	static ssh_channel on_channel_open(ssh_session session, void* userdata)
+	{
+		auto& connection = *static_cast<Connection*>(userdata);
+		return connection.server->runner.open_channel(connection, session);
+	}
+
+	void teardown(Connection& connection, std::string_view reason)
+	{
+		runner.close_connection(connection, reason);
+		ssh_event_remove_session(event, connection.session);
+		ssh_disconnect(connection.session);
+		ssh_free(connection.session);
+		connection.session = nullptr;
+	}
+
+	// Returns false when the connection is over and has been torn down.
+	bool service(Connection& connection)
+	{
+		const int status = ssh_get_status(connection.session);
+		if (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
+			spdlog::debug("session={} client closed the connection", connection.id);
+			teardown(connection, "client-closed");
+			return false;
+		}
+		if (connection.disconnect_requested) {
+			spdlog::warn("session={} client={}:{} disconnected: {}", connection.id, connection.client_ip,
+			             connection.client_port, connection.disconnect_reason);
+			teardown(connection, "error");
+			return false;
+		}
+		const auto waited = std::chrono::steady_clock::now() - connection.accepted_at;
+		if (!connection.authenticated && waited > policy->config.login_grace_time) {
+			spdlog::warn("session={} client={}:{} disconnected: not authenticated within login_grace_time ({} s)",
+			             connection.id, connection.client_ip, connection.client_port,
+			             policy->config.login_grace_time.count());
+			teardown(connection, "error");
+			return false;
+		}
+		runner.service(connection, event);
+		return true;
+	}
+
+	int run()
+	{
+		struct sigaction action {};
+		action.sa_handler = on_stop_signal;
+		sigemptyset(&action.sa_mask);
+		::sigaction(SIGTERM, &action, nullptr);
+		::sigaction(SIGINT, &action, nullptr);
+		::signal(SIGPIPE, SIG_IGN);
+
+		spdlog::info("listening on {}:{} with policy {} ({} roles)", policy->config.listen.host, bound_port,
+		             policy->version, policy->roles.size());
+		while (!g_stop_requested) {
+			ssh_event_dopoll(event, kPollIntervalMs);
+			for (auto it = connections.begin(); it != connections.end();) {
+				if (service(**it))
+					++it;
+				else
+					it = connections.erase(it);
+			}
+			runner.service_draining(event);
+		}
+
+		spdlog::info("shutting down: ending {} connections", connections.size());
+		for (auto& connection : connections)
+			teardown(*connection, "server-shutdown");
+		connections.clear();
+		runner.finish_draining(event);
+		return 0;
+	}
+};
+
+Server::Server(std::shared_ptr<const Policy> policy) : impl_(std::make_unique<Impl>(std::move(policy))) {}
+
+Server::~Server() = default;
+
+Result<void> Server::listen()
+{
+	const auto& config = impl_->policy->config;
+	if (config.listen.port == 0)
+		return fail(Errc::invalid, "listen port 0 is not supported; name a port");
+
+	impl_->bind = ssh_bind_new();
+	ssh_bind bind = impl_->bind;
+	const bool process_config = false;
+	const unsigned int port = config.listen.port;
+	const std::string host_key = config.host_key.string();
+	// The host's libssh_server_config must never change jead's behaviour.
+	if (ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &process_config) != SSH_OK ||
+	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDADDR, config.listen.host.c_str()) != SSH_OK ||
+	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDPORT, &port) != SSH_OK ||
+	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, host_key.c_str()) != SSH_OK ||
+	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kAcceptedKeyTypes) != SSH_OK)
+		return fail(Errc::invalid, std::string("cannot configure the listener: ") + ssh_get_error(bind));
+	if (ssh_bind_listen(bind) != SSH_OK)
+		return fail(Errc::io, "cannot listen on " + config.listen.host + ":" + std::to_string(port) + ": " +
+		                          ssh_get_error(bind));
+	impl_->bound_port = config.listen.port;
+
+	impl_->event = ssh_event_new();
+	if (ssh_event_add_fd(impl_->event, ssh_bind_get_fd(bind), POLLIN, Impl::on_listen_ready, impl_.get()) != SSH_OK)
+		return fail(Errc::internal, "cannot watch the listening socket");
+	return {};
+}
+
+std::uint16_t Server::port() const
+{
+	return impl_->bound_port;
+}
+
+int Server::run()
+{
+	return impl_->run();
+}
+
+}  // namespace jead
