@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/encoding.h"
@@ -28,6 +29,8 @@ struct Certificate {
 	std::string plain_key_type;   // e.g. "ssh-ed25519"
 	Bytes nonce;
 	Bytes public_key;             // plain public key blob (type + key fields)
+	bool security_key = false;    // an sk-* (FIDO) key type
+	std::string sk_application;   // a security key's application, e.g. "ssh:"
 	std::uint64_t serial = 0;
 	CertType type = CertType::user;
 	std::string key_id;
@@ -46,6 +49,9 @@ struct Certificate {
 // line). Every length is checked against a named cap and the bytes left;
 // leftover bytes are an error.
 Result<Certificate> parse_certificate(std::span<const std::uint8_t> blob);
+
+// Returns the critical option named `name`, or nullptr when absent.
+const CertOption* find_critical_option(const Certificate& cert, std::string_view name);
 
 // Parses one OpenSSH public key line ("TYPE BASE64 [COMMENT]") into its
 // key type and decoded blob.
@@ -68,6 +74,7 @@ struct CertPolicy {
 	std::chrono::seconds max_lifetime{8 * 3600};
 	std::chrono::seconds clock_skew{30};          // applies to valid_after only
 	SignaturePolicy signature;
+	bool allow_sk_keys = false;                   // accept sk-* (FIDO) user keys
 };
 
 // Decides whether `cert` may authenticate anyone at `now` (seconds since
