@@ -564,7 +564,9 @@ Result<TemplateElement> parse_template_element(const Reader& reader, const toml:
 	return TemplateElement{std::move(literal), std::nullopt};
 }
 
-Result<void> parse_command(const Reader& reader, const toml::node& node, Verb& verb)
+// Parses "command" into the program and the argv template. `arg_nodes` are
+// the verb's "args" items, used to point at an argument no placeholder uses.
+Result<void> parse_command(const Reader& reader, const toml::node& node, const toml::array* arg_nodes, Verb& verb)
 {
 	std::vector<std::string> elements;
 	JEAD_ASSIGN(elements, reader.string_array(node, "command", limits::kMaxCommandElements));
@@ -594,7 +596,7 @@ Result<void> parse_command(const Reader& reader, const toml::node& node, Verb& v
 
 	for (std::size_t i = 0; i < verb.args.size(); ++i)
 		if (!used[i])
-			return reader.error(node.source(), "argument \"" + verb.args[i].name + "\" of verb " + shown_text(verb.name) +
+			return reader.error(arg_nodes != nullptr ? (*arg_nodes)[i].source() : node.source(), "argument \"" + verb.args[i].name + "\" of verb " + shown_text(verb.name) +
 			                                       " is not used by any placeholder in \"command\"");
 	return {};
 }
@@ -621,13 +623,14 @@ Result<Verb> parse_verb(const Reader& reader, const toml::node& node)
 
 	if (const auto* description = find(*table, "description"))
 		JEAD_ASSIGN(verb.description, reader.text(*description, "description", true));
-	if (const auto* args = find(*table, "args"))
+	const auto* args = find(*table, "args");
+	if (args != nullptr)
 		JEAD_CHECK(parse_args(reader, *args, verb));
 
 	const auto* command = find(*table, "command");
 	if (command == nullptr)
 		return reader.error(table->source(), "verb " + shown_text(verb.name) + " has no \"command\"");
-	JEAD_CHECK(parse_command(reader, *command, verb));
+	JEAD_CHECK(parse_command(reader, *command, args != nullptr ? args->as_array() : nullptr, verb));
 
 	if (const auto* timeout = find(*table, "timeout")) {
 		JEAD_ASSIGN(verb.timeout, reader.duration(*timeout, "timeout"));
