@@ -3,6 +3,8 @@
 // policy decision in certificate_check.cc.
 #include "server/cert/certificate.h"
 
+#include <algorithm>
+
 #include "common/escape.h"
 #include "server/cert/limits.h"
 #include "server/cert/public_key.h"

@@ -68,10 +68,11 @@ private:
 Result<RevocationList> parse_krl(std::span<const std::uint8_t> data, std::string source);
 
 // Parses the text form, one entry per line: "serial:N" (N >= 1, any CA),
-// "key-id:TEXT" (any CA), or "SHA256:BASE64" (the fingerprint of a
-// certificate key or CA key, as ssh-keygen -l prints it). Blank lines and
-// lines starting with "#" are skipped, and leading and trailing blanks are
-// ignored. Any other line is an error naming `source` and the line number.
+// "key-id:TEXT" (any CA, blanks around TEXT ignored), or "SHA256:BASE64"
+// (the fingerprint of a certificate key or CA key, as ssh-keygen -l prints
+// it). Blank lines and lines starting with "#" are skipped, and leading
+// and trailing blanks are ignored. Any other line is an error naming
+// `source` and the line number.
 Result<RevocationList> parse_revocation_text(std::string_view text, std::string source);
 
 // Reads `path` (a regular file of at most kMaxRevocationFileSize bytes)
