@@ -91,7 +91,8 @@ std::string all_byte_values()
 }
 
 // Writes a session with one allowed command and returns the file path:
-// header, input, decision, process_start, output, output, process_exit, end.
+// header, input, decision, process_start, output, output, process_exit,
+// keystrokes, warning, end.
 fs::path write_session(const fs::path& dir, const std::string& session_id = "s-1",
                        const TranscriptOptions& options = {})
 {
@@ -104,6 +105,8 @@ fs::path write_session(const fs::path& dir, const std::string& session_id = "s-1
 	REQUIRE(w.output(OutputStream::stdout_, as_bytes(all_byte_values())));
 	REQUIRE(w.output(OutputStream::stderr_, as_bytes("warning: \xc3\xa9t\xc3\xa9\n")));
 	REQUIRE(w.process_exit(0, 15, std::chrono::milliseconds(250), 266, "terminated"));
+	REQUIRE(w.keystrokes("ls\x7f\x1b[A\r" + kInvalidUtf8));
+	REQUIRE(w.warning("certificate expires in 60 s"));
 	REQUIRE(w.end("client-closed"));
 	return w.path();
 }
@@ -154,7 +157,7 @@ TEST_CASE("reader round-trips every record type", "[transcript][reader]")
 	CHECK(transcript->name == path.string());
 	CHECK(transcript->trailing_bytes == 0);
 	const auto& records = transcript->records;
-	REQUIRE(records.size() == 8);
+	REQUIRE(records.size() == 10);
 	for (std::size_t i = 0; i < records.size(); ++i) {
 		INFO("record " << i);
 		CHECK(records[i].seq == i);
@@ -211,7 +214,9 @@ TEST_CASE("reader round-trips every record type", "[transcript][reader]")
 	CHECK(exited.bytes_out == 266);
 	CHECK(exited.note == "terminated");
 
-	CHECK(std::get<EndRecord>(records[7].body).reason == "client-closed");
+	CHECK(std::get<KeystrokesRecord>(records[7].body).data == "ls\x7f\x1b[A\r" + kInvalidUtf8);
+	CHECK(std::get<WarningRecord>(records[8].body).text == "certificate expires in 60 s");
+	CHECK(std::get<EndRecord>(records[9].body).reason == "client-closed");
 	for (std::size_t i = 1; i < records.size(); ++i) {
 		INFO("record " << i);
 		CHECK(records[i].prev == records[i - 1].hash);
@@ -344,7 +349,7 @@ TEST_CASE("reader leaves a cut-short last line unparsed", "[transcript][reader]"
 
 	auto transcript = parse_transcript(content, "t");
 	REQUIRE(transcript);
-	CHECK(transcript->records.size() == 7);
+	CHECK(transcript->records.size() == 9);
 	const std::size_t last_line = split_lines(read_file(dir.path() / "s-1.jsonl")).back().size();
 	CHECK(transcript->trailing_bytes == last_line + 1 - 10);
 }
@@ -367,11 +372,11 @@ TEST_CASE("verify accepts an intact transcript", "[transcript][verify]")
 
 	const VerifyResult result = verify_transcript_file(path);
 	CHECK(result.status == VerifyStatus::ok);
-	CHECK(result.records == 8);
-	CHECK(result.verified_through == 7u);
+	CHECK(result.records == 10);
+	CHECK(result.verified_through == 9u);
 	CHECK(result.end_reason == "client-closed");
 	CHECK(result.header_prev == std::string(transcript::kZeroHash));
-	CHECK(describe_verify_result(result) == path.string() + ": ok (8 records, end: client-closed)");
+	CHECK(describe_verify_result(result) == path.string() + ": ok (10 records, end: client-closed)");
 }
 
 TEST_CASE("verify reports a transcript without end", "[transcript][verify]")
@@ -384,9 +389,9 @@ TEST_CASE("verify reports a transcript without end", "[transcript][verify]")
 
 	const VerifyResult result = verify_transcript_file(path);
 	CHECK(result.status == VerifyStatus::unsealed);
-	CHECK(result.verified_through == 6u);
+	CHECK(result.verified_through == 8u);
 	CHECK(describe_verify_result(result) ==
-	      path.string() + ": unsealed (verified through seq 6): no end record: the session is still running, "
+	      path.string() + ": unsealed (verified through seq 8): no end record: the session is still running, "
 	                      "or jead stopped before ending it");
 }
 
@@ -396,7 +401,7 @@ TEST_CASE("verify reports a flipped byte", "[transcript][verify]")
 	const fs::path path = write_session(dir.path());
 	auto lines = split_lines(read_file(path));
 
-	SECTION("inside a string value")
+	SECTION("inside a number")
 	{
 		// "pid":4242 becomes "pid":4243: still valid, but the hash changes.
 		const auto at = lines[3].find("4242");
@@ -483,20 +488,18 @@ TEST_CASE("verify reports a record cut short", "[transcript][verify]")
 {
 	TempDir dir;
 	const fs::path path = write_session(dir.path());
-	std::string content = read_file(path);
+	const std::string content = read_file(path);
 	const auto lines = split_lines(content);
-	// Cut the process_exit record (seq 6) in the middle, dropping the end.
-	const std::size_t cut = content.size() - lines[7].size() - 1 - lines[6].size() / 2;
-	content.resize(cut);
-	write_file(path, content);
+	// Keep the first half of the end record (seq 9), without its newline.
+	const std::size_t kept = lines[9].size() / 2;
+	write_file(path, content.substr(0, content.size() - lines[9].size() - 1 + kept));
 
 	const VerifyResult result = verify_transcript_file(path);
 	CHECK(result.status == VerifyStatus::truncated);
-	CHECK(result.verified_through == 5u);
-	CHECK(result.records == 6);
-	CHECK(describe_verify_result(result) ==
-	      path.string() + ": truncated (verified through seq 5): the last " +
-	          std::to_string(lines[6].size() + 1 - lines[6].size() / 2) + " bytes are a record cut short (no newline)");
+	CHECK(result.verified_through == 8u);
+	CHECK(result.records == 9);
+	CHECK(describe_verify_result(result) == path.string() + ": truncated (verified through seq 8): the last " +
+	                                            std::to_string(kept) + " bytes are a record cut short (no newline)");
 }
 
 TEST_CASE("verify reports records after end", "[transcript][verify]")
@@ -512,17 +515,17 @@ TEST_CASE("verify reports records after end", "[transcript][verify]")
 		write_file(path, join_lines(lines));
 		const VerifyResult result = verify_transcript_file(path);
 		CHECK(result.status == VerifyStatus::tampered);
-		CHECK(result.bad_seq == 8u);
-		CHECK(result.detail == "line 9: record after the end record");
+		CHECK(result.bad_seq == 10u);
+		CHECK(result.detail == "line 11: record after the end record");
 	}
 
 	SECTION("bytes without a newline")
 	{
-		write_file(path, content + "{\"seq\":8");
+		write_file(path, content + "{\"seq\":10");
 		const VerifyResult result = verify_transcript_file(path);
 		CHECK(result.status == VerifyStatus::tampered);
-		CHECK(result.bad_seq == 8u);
-		CHECK(result.detail == "8 bytes after the end record");
+		CHECK(result.bad_seq == 10u);
+		CHECK(result.detail == "9 bytes after the end record");
 	}
 }
 

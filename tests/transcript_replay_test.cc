@@ -1,6 +1,7 @@
-// jea-replay output: terminal escapes recorded in output and in peer-supplied
-// fields stay exact in the file and are neutralised by the timeline, the
-// session table and the JSON list; the binary's exit codes.
+// jea-replay output. Terminal escapes recorded in output and in
+// peer-supplied fields stay exact in the file, and the timeline, the session
+// table and the JSON list neutralise them. The last case checks the exit
+// codes of the jea-replay binary.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>

@@ -413,3 +413,19 @@ TEST_CASE("writer reports a failed write and stops", "[transcript][writer]")
 	// The end record must not be written either, so the file shows the failure.
 	REQUIRE_FALSE((*writer)->end("error"));
 }
+
+TEST_CASE("writer records keystrokes and warnings", "[transcript][writer]")
+{
+	TempDir dir;
+	auto writer = TranscriptWriter::create(dir.path(), sample_header());
+	REQUIRE(writer);
+	REQUIRE((*writer)->keystrokes("ls\x1b[A\r"));
+	REQUIRE((*writer)->warning("certificate expires in 60 s"));
+
+	const auto lines = read_lines((*writer)->path());
+	REQUIRE(lines.size() == 3);
+	CHECK(parse(lines[1])["type"] == "keystrokes");
+	CHECK(parse(lines[1])["data"] == "ls\x1b[A\r");
+	CHECK(parse(lines[2])["type"] == "warning");
+	CHECK(parse(lines[2])["text"] == "certificate expires in 60 s");
+}

@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <iterator>
 #include <set>
 #include <utility>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -208,10 +210,12 @@ Result<RecordBody> parse_decision(FieldReader& f)
 		auto name = argument.get_bytes("name");
 		auto value = argument.get_bytes("value");
 		auto complete = argument.finish();
-		if (!name || !value || !complete) {
-			const Error& e = !name ? name.error() : !value ? value.error() : complete.error();
-			return fail(Errc::invalid, position + ": " + e.message);
-		}
+		if (!name)
+			return fail(Errc::invalid, position + ": " + name.error().message);
+		if (!value)
+			return fail(Errc::invalid, position + ": " + value.error().message);
+		if (!complete)
+			return fail(Errc::invalid, position + ": " + complete.error().message);
 		r.arguments.emplace_back(std::move(*name), std::move(*value));
 	}
 
@@ -285,6 +289,16 @@ Result<RecordBody> parse_body(std::string_view type, FieldReader& f)
 		return parse_process_exit(f);
 	if (type == "end")
 		return parse_end(f);
+	if (type == "keystrokes") {
+		KeystrokesRecord r;
+		JEAD_ASSIGN_OR_RETURN(r.data, f.get_bytes("data"));
+		return r;
+	}
+	if (type == "warning") {
+		WarningRecord r;
+		JEAD_ASSIGN_OR_RETURN(r.text, f.get_bytes("text"));
+		return r;
+	}
 	return fail(Errc::invalid, "unknown record type " + escape_untrusted(type, 64));
 }
 
@@ -359,8 +373,9 @@ Result<TranscriptRecord> parse_record(std::string_view line)
 std::string_view record_type_name(const RecordBody& body)
 {
 	// In the order of the RecordBody alternatives.
-	static constexpr std::string_view names[] = {"header", "input", "decision", "process_start",
-	                                             "output", "process_exit", "end"};
+	static constexpr std::string_view names[] = {"header", "input", "decision", "process_start", "output",
+	                                             "process_exit", "end", "keystrokes", "warning"};
+	static_assert(std::size(names) == std::variant_size_v<RecordBody>);
 	return names[body.index()];
 }
 

@@ -50,9 +50,17 @@ struct EndRecord {
 	std::string reason;
 };
 
+struct KeystrokesRecord {
+	std::string data;  // the exact bytes received from the client's terminal
+};
+
+struct WarningRecord {
+	std::string text;
+};
+
 // The type-specific part of a record. DecisionRecord is the writer's type.
 using RecordBody = std::variant<HeaderRecord, InputRecord, DecisionRecord, ProcessStartRecord,
-                                OutputRecord, ProcessExitRecord, EndRecord>;
+                                OutputRecord, ProcessExitRecord, EndRecord, KeystrokesRecord, WarningRecord>;
 
 struct TranscriptRecord {
 	std::uint64_t seq = 0;
@@ -71,7 +79,7 @@ struct ReadLimits {
 	// Even the smallest records (about 100 bytes) would need 1 GB for 10
 	// million, so this cap matters only when max_file_bytes is raised.
 	std::size_t max_records = 10'000'000;
-	// NOTE: read_transcript() holds the whole file in memory, so this cap
+	// NOTE: read_transcript() keeps the whole file in memory, so this cap
 	// also bounds the memory of one read.
 	std::uint64_t max_file_bytes = std::uint64_t{1} << 30;
 };

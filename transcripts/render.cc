@@ -149,7 +149,7 @@ std::string record_label(const TranscriptRecord& record, std::string_view kind)
 }
 
 // Renders one record. Output records that follow each other on the same
-// stream are merged, so a line split over records reads as one; `i` is
+// stream are merged, so a line split over records reads as one. `i` is
 // advanced past the merged records.
 void render_record(std::string& out, const std::vector<TranscriptRecord>& records, std::size_t& i,
                    const RenderOptions& options)
@@ -187,6 +187,10 @@ void render_record(std::string& out, const std::vector<TranscriptRecord>& record
 		render_process_exit(out, *exited);
 	} else if (const auto* end = std::get_if<EndRecord>(&body)) {
 		out += record_label(record, "end") + end->reason + "\n";
+	} else if (const auto* keys = std::get_if<KeystrokesRecord>(&body)) {
+		out += record_label(record, "keys") + quote_for_terminal(keys->data) + "\n";
+	} else if (const auto* warning = std::get_if<WarningRecord>(&body)) {
+		out += record_label(record, "warning") + quote_for_terminal(warning->text) + "\n";
 	}
 }
 

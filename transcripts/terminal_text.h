@@ -17,12 +17,14 @@ enum class TextLayout {
 };
 
 // Returns `bytes` with every byte or character that a terminal could
-// interpret written as a visible escape: C0 controls and DEL as \xNN (ESC is
-// \x1b, so CSI, OSC and DCS sequences become inert), C1 controls as \u0080
-// to \u009f, bytes of invalid UTF-8 (a lone 0x9b included) as \xNN, Unicode
-// format and bidirectional controls (U+061C, U+200B to U+200F, U+2028 to
-// U+202E, U+2060 to U+2069, U+FEFF) as \uXXXX, and the backslash as \\, so
-// an escape shown can never be confused with a literal one.
+// interpret written as a visible escape:
+// - C0 controls and DEL as \xNN. ESC becomes \x1b, so CSI, OSC and DCS
+//   sequences are inert.
+// - C1 controls (U+0080 to U+009F) as \u0080 to \u009f.
+// - bytes of invalid UTF-8, a lone 0x9b included, as \xNN.
+// - Unicode format and bidirectional controls (U+061C, U+200B to U+200F,
+//   U+2028 to U+202E, U+2060 to U+2069, U+FEFF) as \uXXXX.
+// - the backslash as \\, so a shown escape is never a literal one.
 std::string escape_for_terminal(std::string_view bytes, TextLayout layout);
 
 // Returns escape_for_terminal(bytes, single_line) in double quotes, with any

@@ -290,6 +290,18 @@ Result<void> TranscriptWriter::input(std::string_view command_line)
 	return impl_->append("input", json{{"line", encode_bytes(command_line)}}, Durability::buffered_by_kernel);
 }
 
+Result<void> TranscriptWriter::keystrokes(std::string_view bytes)
+{
+	std::lock_guard lock(impl_->mutex);
+	return impl_->append("keystrokes", json{{"data", encode_bytes(bytes)}}, Durability::buffered_by_kernel);
+}
+
+Result<void> TranscriptWriter::warning(std::string_view text)
+{
+	std::lock_guard lock(impl_->mutex);
+	return impl_->append("warning", json{{"text", encode_bytes(text)}}, Durability::buffered_by_kernel);
+}
+
 Result<void> TranscriptWriter::decision(const DecisionRecord& record)
 {
 	std::lock_guard lock(impl_->mutex);

@@ -79,6 +79,11 @@ public:
 	TranscriptWriter& operator=(const TranscriptWriter&) = delete;
 
 	Result<void> input(std::string_view command_line);
+	// Raw keystrokes of an interactive session, as received, editing keys
+	// included.
+	Result<void> keystrokes(std::string_view bytes);
+	// A notice the session's user was given, such as an approaching expiry.
+	Result<void> warning(std::string_view text);
 	// Written and fdatasync'ed before returning: the write-ahead record. The
 	// server starts the program only after this returns success.
 	Result<void> decision(const DecisionRecord& record);
