@@ -35,7 +35,25 @@ Result<void> check_source_address(const Certificate& cert, std::string_view clie
 
 }  // namespace
 
-Result<LoginGrant> authorize_login(const Policy& policy, std::string_view role_name,
+bool allowed_by_certificate_verbs(const Certificate& cert, std::string_view verb)
+{
+	for (const auto& extension : cert.extensions) {
+		if (extension.name != kVerbsExtension)
+			continue;
+		std::string_view list = extension.data;
+		while (true) {
+			const auto comma = list.find(',');
+			if (list.substr(0, comma) == verb)
+				return true;
+			if (comma == std::string_view::npos)
+				return false;
+			list.remove_prefix(comma + 1);
+		}
+	}
+	return true;
+}
+
+Result<LoginGrant> authorize_login(const Policy& policy, RevocationWatch& revocation, std::string_view role_name,
                                    std::span<const std::uint8_t> certificate_blob, std::string_view client_ip,
                                    std::int64_t now)
 {
@@ -53,6 +71,7 @@ Result<LoginGrant> authorize_login(const Policy& policy, std::string_view role_n
 		cert_policy.trusted_ca_keys.push_back(ca.blob);
 	cert_policy.max_lifetime = policy.config.max_cert_lifetime;
 	cert_policy.clock_skew = policy.config.clock_skew;
+	cert_policy.allow_sk_keys = policy.config.allow_sk_keys;
 	if (auto r = check_certificate(*cert, cert_policy, now); !r)
 		return tl::unexpected(r.error());
 
@@ -63,6 +82,9 @@ Result<LoginGrant> authorize_login(const Policy& policy, std::string_view role_n
 			                              " exceeds role \"" + role->name + "\"'s max_cert_lifetime of " +
 			                              format_duration(*role->max_cert_lifetime) + "; request a shorter certificate");
 	}
+
+	if (auto r = revocation.check(*cert); !r)
+		return tl::unexpected(r.error());
 
 	if (auto r = check_source_address(*cert, client_ip); !r)
 		return tl::unexpected(r.error());

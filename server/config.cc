@@ -67,7 +67,8 @@ public:
 		static const std::set<std::string, std::less<>> known = {
 			"listen", "host_key", "trusted_user_ca_keys", "roles_dir", "transcript_dir",
 			"max_cert_lifetime", "clock_skew", "login_grace_time", "max_auth_tries",
-			"max_unauthenticated", "max_command_length", "log_level", "grants",
+			"max_unauthenticated", "max_command_length", "log_level", "grants", "idle_timeout",
+			"expiry_warning", "stop_on_error", "allow_sk_keys", "revoked_keys",
 		};
 		for (const auto& [key, node] : root) {
 			if (!known.contains(key.str()))
@@ -98,7 +99,9 @@ public:
 			return tl::unexpected(r.error());
 		for (auto [key, target] : {std::pair{"max_cert_lifetime", &config.max_cert_lifetime},
 		                           std::pair{"clock_skew", &config.clock_skew},
-		                           std::pair{"login_grace_time", &config.login_grace_time}}) {
+		                           std::pair{"login_grace_time", &config.login_grace_time},
+		                           std::pair{"idle_timeout", &config.idle_timeout},
+		                           std::pair{"expiry_warning", &config.expiry_warning}}) {
 			if (auto r = optional_duration(root, key, *target); !r)
 				return tl::unexpected(r.error());
 		}
@@ -117,6 +120,13 @@ public:
 				return error(*level, "log_level must be one of: debug, info, warning, error");
 			config.log_level = s->get();
 		}
+		for (auto [key, target] : {std::pair{"stop_on_error", &config.stop_on_error},
+		                           std::pair{"allow_sk_keys", &config.allow_sk_keys}}) {
+			if (auto r = optional_bool(root, key, *target); !r)
+				return tl::unexpected(r.error());
+		}
+		if (auto r = parse_revoked_keys(root, config); !r)
+			return tl::unexpected(r.error());
 		if (auto r = parse_grants(root, config); !r)
 			return tl::unexpected(r.error());
 		return config;
@@ -170,6 +180,37 @@ private:
 			return error(*node, "\"" + std::string(key) + "\" must be an integer from " + std::to_string(min) +
 			                        " to " + std::to_string(max));
 		out = static_cast<int>(i->get());
+		return {};
+	}
+
+	Result<void> optional_bool(const toml::table& root, std::string_view key, bool& out) const
+	{
+		const auto* node = root.get(key);
+		if (!node)
+			return {};
+		const auto* b = node->as_boolean();
+		if (!b)
+			return error(*node, "\"" + std::string(key) + "\" must be true or false");
+		out = b->get();
+		return {};
+	}
+
+	// The files are only named here; RevocationWatch loads them, so that a
+	// broken list refuses logins instead of stopping the daemon.
+	Result<void> parse_revoked_keys(const toml::table& root, Config& config) const
+	{
+		const auto* node = root.get("revoked_keys");
+		if (!node)
+			return {};
+		const auto* array = node->as_array();
+		if (!array)
+			return error(*node, "\"revoked_keys\" must be an array of KRL or text revocation list files");
+		for (const auto& element : *array) {
+			const auto* s = element.as_string();
+			if (!s || s->get().empty())
+				return error(element, "revocation list entries must be file names");
+			config.revoked_keys.push_back(resolve(s->get()));
+		}
 		return {};
 	}
 

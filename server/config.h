@@ -37,6 +37,11 @@ struct Config {
 	std::chrono::seconds max_cert_lifetime{8 * 3600};
 	std::chrono::seconds clock_skew{30};
 	std::chrono::seconds login_grace_time{30};
+	std::chrono::seconds idle_timeout{15 * 60};
+	std::chrono::seconds expiry_warning{5 * 60};   // interactive sessions are warned this long before expiry
+	bool stop_on_error = false;                    // a shell without a pty ends at the first failed command
+	bool allow_sk_keys = false;                    // accept FIDO (sk-) user keys
+	std::vector<std::filesystem::path> revoked_keys;  // KRL or text revocation lists
 	int max_auth_tries = 3;
 	int max_unauthenticated = 64;
 	std::size_t max_command_length = 8192;

@@ -24,6 +24,7 @@
 
 #include "common/escape.h"
 #include "server/session.h"
+#include "server/session_internal.h"
 
 namespace jead {
 
@@ -139,10 +140,14 @@ struct Server::Impl {
 	ssh_event event = nullptr;
 	std::uint16_t bound_port = 0;
 	std::list<std::unique_ptr<Connection>> connections;
+	RevocationWatch revocation;
 	SessionRunner runner;
 	RefusalLogLimiter refusal_limiter;
 
-	explicit Impl(std::shared_ptr<const Policy> p) : policy(std::move(p)), runner(policy) {}
+	explicit Impl(std::shared_ptr<const Policy> p)
+		: policy(std::move(p)), revocation(policy->config.revoked_keys), runner(policy, revocation)
+	{
+	}
 
 	~Impl()
 	{
@@ -273,7 +278,7 @@ struct Server::Impl {
 
 		const auto now = std::chrono::duration_cast<std::chrono::seconds>(
 			std::chrono::system_clock::now().time_since_epoch()).count();
-		auto grant = authorize_login(*connection.policy, user, *blob, connection.client_ip, now);
+		auto grant = authorize_login(*connection.policy, revocation, user, *blob, connection.client_ip, now);
 		if (!grant) {
 			auto cert = parse_certificate(*blob);
 			refuse_login(connection, user, grant.error().message, cert ? &*cert : nullptr);
@@ -364,6 +369,25 @@ struct Server::Impl {
 		}
 
 		spdlog::info("shutting down: ending {} connections", connections.size());
+		const ChannelEnding shutdown{"server-shutdown", "the server is shutting down; the session is over",
+		                             kExitShutdown};
+		for (auto& connection : connections)
+			runner.end_connection(*connection, shutdown, event);
+		// Bounded: the programs get the kill grace to end, then the loop
+		// flushes the last messages.
+		const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(7);
+		while (std::chrono::steady_clock::now() < deadline) {
+			bool busy = false;
+			for (auto& connection : connections) {
+				runner.end_connection(*connection, shutdown, event);
+				for (const auto& channel : connection->channels)
+					busy = busy || channel->state != CommandChannel::State::finished;
+			}
+			if (!busy)
+				break;
+			ssh_event_dopoll(event, 100);
+		}
+		ssh_event_dopoll(event, 100);
 		for (auto& connection : connections)
 			teardown(*connection, "server-shutdown");
 		connections.clear();

@@ -1,49 +1,30 @@
 #include "server/session.h"
 
-#include <poll.h>
+#include <limits.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libssh/server.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
-#include <cerrno>
-#include <climits>
-#include <cstring>
-#include <thread>
 
 #include "common/escape.h"
-#include "roles/policy.h"
+#include "server/session_internal.h"
 
 namespace jead {
 
 namespace {
 
-// Exit statuses jead sends for commands that did not run to completion.
-// 77 is EX_NOPERM of sysexits.h, 70 is EX_SOFTWARE, 124 is what timeout(1)
-// uses.
-constexpr int kExitDenied = 77;
-constexpr int kExitInternal = 70;
-constexpr int kExitTimedOut = 124;
-constexpr int kExitOutputLimit = 125;
-
-constexpr std::size_t kReadChunk = 32 * 1024;
 constexpr int kMaxChannelsPerConnection = 10;
-constexpr auto kKillGrace = std::chrono::seconds(5);
-// A program whose children keep its pipes open after it exits is given
-// this long to close them before jead finishes the command anyway.
-constexpr auto kDrainAfterExit = std::chrono::seconds(2);
-
-// One read buffer for the whole event loop: the data path allocates nothing.
-std::array<char, kReadChunk> g_read_buffer;
-
-std::int64_t unix_now()
-{
-	return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-		.count();
-}
+// Complete lines read ahead of the running command in a shell or the
+// subsystem; past this jead stops reading and the SSH window closes.
+constexpr std::size_t kMaxQueuedLines = 16;
+constexpr std::size_t kMaxJsonWords = 64;
+constexpr std::size_t kInputChunk = 16 * 1024;
+// A pty's size is clamped to this range, whatever the client sends.
+constexpr int kMaxTerminalDimension = 1000;
 
 std::string host_name()
 {
@@ -52,67 +33,21 @@ std::string host_name()
 	return name;
 }
 
-const char* signal_name(int sig)
+const char* mode_name(CommandChannel::Mode mode)
 {
-	switch (sig) {
-	case SIGABRT: return "ABRT";
-	case SIGALRM: return "ALRM";
-	case SIGFPE: return "FPE";
-	case SIGHUP: return "HUP";
-	case SIGILL: return "ILL";
-	case SIGINT: return "INT";
-	case SIGKILL: return "KILL";
-	case SIGPIPE: return "PIPE";
-	case SIGQUIT: return "QUIT";
-	case SIGSEGV: return "SEGV";
-	case SIGTERM: return "TERM";
-	case SIGUSR1: return "USR1";
-	case SIGUSR2: return "USR2";
-	default: return "KILL";
+	switch (mode) {
+	case CommandChannel::Mode::exec: return "exec";
+	case CommandChannel::Mode::shell: return "shell";
+	case CommandChannel::Mode::subsystem: return "subsystem";
+	default: return "none";
 	}
-}
-
-void send_stderr_line(CommandChannel& channel, const std::string& line)
-{
-	if (!channel.channel)
-		return;
-	const std::string text = "jead: " + line + "\n";
-	ssh_channel_write_stderr(channel.channel, text.data(), static_cast<std::uint32_t>(text.size()));
-}
-
-void close_channel(CommandChannel& channel, int exit_status)
-{
-	if (!channel.channel)
-		return;
-	ssh_channel_request_send_exit_status(channel.channel, exit_status);
-	ssh_channel_send_eof(channel.channel);
-	ssh_channel_close(channel.channel);
-}
-
-void end_transcript(CommandChannel& channel, std::string_view reason)
-{
-	if (!channel.transcript || channel.transcript_failed)
-		return;
-	if (auto r = channel.transcript->end(reason); !r)
-		spdlog::error("transcript {}: {}", channel.transcript->path().string(), r.error().message);
-	channel.transcript.reset();
-}
-
-// Ends a command that never started a program: the client gets the reason
-// on stderr and `exit_status`, the transcript its end.
-void reject_command(CommandChannel& channel, const std::string& message, int exit_status)
-{
-	send_stderr_line(channel, message);
-	close_channel(channel, exit_status);
-	end_transcript(channel, "exit");
-	channel.state = CommandChannel::State::finished;
 }
 
 TranscriptHeader make_header(const Connection& connection, const CommandChannel& channel)
 {
 	const auto& cert = connection.grant->certificate;
 	TranscriptHeader header;
-	header.session_id = connection.id + "-" + std::to_string(channel.index);
+	header.session_id = channel.session_id;
 	header.host = host_name();
 	header.jead_version = JEAD_VERSION;
 	header.start_time = unix_now();
@@ -126,159 +61,178 @@ TranscriptHeader make_header(const Connection& connection, const CommandChannel&
 	header.user_fingerprint = connection.grant->user_fingerprint;
 	header.valid_after = cert.valid_after;
 	header.valid_before = cert.valid_before;
-	header.mode = channel.mode;
+	header.mode = mode_name(channel.mode);
 	header.pty = channel.pty;
 	header.policy_version = channel.policy->version;
 	return header;
 }
 
-// Checks that do not depend on the verb: length, expiry, force-command.
-// Returns the denial reason, or nothing.
-std::optional<std::string> session_denial(const Connection& connection, const CommandChannel& channel)
+CommandChannel& channel_of(void* userdata)
 {
-	const auto& cert = connection.grant->certificate;
-	const auto max_length = channel.policy->config.max_command_length;
-	if (channel.command_line.size() > max_length)
-		return "command line is " + std::to_string(channel.command_line.size()) + " bytes; the limit is " +
-		       std::to_string(max_length) + " (max_command_length)";
-	if (static_cast<std::uint64_t>(unix_now()) >= cert.valid_before)
-		return "certificate expired at " + std::to_string(cert.valid_before) + "; get a new certificate";
-	for (const auto& option : cert.critical_options) {
-		if (option.name == "force-command" && option.data != channel.command_line)
-			return "this certificate allows only the command " + escape_untrusted(option.data) + " (force-command)";
-	}
-	return std::nullopt;
+	return *static_cast<CommandChannel*>(userdata);
 }
 
-int on_pty_request(ssh_session, ssh_channel, const char*, int, int, int, int, void* userdata)
+bool certificate_permits_pty(const Certificate& cert)
 {
-	auto& channel = *static_cast<CommandChannel*>(userdata);
+	return std::any_of(cert.extensions.begin(), cert.extensions.end(),
+	                   [](const CertOption& e) { return e.name == "permit-pty"; });
+}
+
+// Returns false, with a log line, when the channel already has a request.
+bool take_request(CommandChannel& channel, CommandChannel::Mode mode, std::string_view what)
+{
+	if (channel.mode != CommandChannel::Mode::none) {
+		spdlog::warn("session={} {} refused: the channel already runs a {} request", channel.session_id, what,
+		             mode_name(channel.mode));
+		return false;
+	}
+	channel.mode = mode;
+	return true;
+}
+
+int on_pty_request(ssh_session, ssh_channel, const char* term, int width, int height, int, int, void* userdata)
+{
+	auto& channel = channel_of(userdata);
+	if (!certificate_permits_pty(channel.connection->grant->certificate)) {
+		spdlog::warn("session={} pty refused: the certificate has no permit-pty extension", channel.session_id);
+		return SSH_ERROR;
+	}
+	if (channel.mode != CommandChannel::Mode::none)
+		return SSH_ERROR;
 	channel.pty = true;
+	channel.columns = std::clamp(width, 1, kMaxTerminalDimension);
+	channel.rows = std::clamp(height, 1, kMaxTerminalDimension);
+	spdlog::debug("session={} pty {}x{} TERM={}", channel.session_id, channel.columns, channel.rows,
+	              escape_untrusted(term ? term : "", 32));
+	return SSH_OK;
+}
+
+int on_window_change(ssh_session, ssh_channel, int width, int height, int, int, void* userdata)
+{
+	auto& channel = channel_of(userdata);
+	channel.columns = std::clamp(width, 1, kMaxTerminalDimension);
+	channel.rows = std::clamp(height, 1, kMaxTerminalDimension);
 	return SSH_OK;
 }
 
 int on_exec_request(ssh_session, ssh_channel, const char* command, void* userdata)
 {
-	auto& channel = *static_cast<CommandChannel*>(userdata);
-	if (channel.state != CommandChannel::State::open)
+	auto& channel = channel_of(userdata);
+	if (!take_request(channel, CommandChannel::Mode::exec, "exec"))
 		return SSH_ERROR;
-	channel.mode = "exec";
-	channel.command_line = command ? command : "";
 	// The work happens in the event loop, after the success reply is out.
-	channel.state = CommandChannel::State::pending;
+	channel.exec_line = command ? command : "";
 	return SSH_OK;
 }
 
 int on_shell_request(ssh_session, ssh_channel, void* userdata)
 {
-	auto& channel = *static_cast<CommandChannel*>(userdata);
-	if (channel.state != CommandChannel::State::open)
+	auto& channel = channel_of(userdata);
+	if (find_critical_option(channel.connection->grant->certificate, "force-command")) {
+		spdlog::warn("session={} shell refused: the certificate has a force-command option", channel.session_id);
 		return SSH_ERROR;
-	channel.mode = "shell";
-	channel.state = CommandChannel::State::pending;
-	return SSH_OK;
+	}
+	return take_request(channel, CommandChannel::Mode::shell, "shell") ? SSH_OK : SSH_ERROR;
 }
 
 int on_subsystem_request(ssh_session, ssh_channel, const char* subsystem, void* userdata)
 {
-	auto& channel = *static_cast<CommandChannel*>(userdata);
-	spdlog::warn("session={} subsystem {} refused", channel.connection->id, escape_untrusted(subsystem ? subsystem : "", 64));
-	return SSH_ERROR;
+	auto& channel = channel_of(userdata);
+	const std::string_view name = subsystem ? subsystem : "";
+	if (name != "jea") {
+		spdlog::warn("session={} subsystem {} refused: only \"jea\" exists", channel.session_id,
+		             escape_untrusted(name, 64));
+		return SSH_ERROR;
+	}
+	return take_request(channel, CommandChannel::Mode::subsystem, "subsystem") ? SSH_OK : SSH_ERROR;
 }
 
 int on_env_request(ssh_session, ssh_channel, const char* name, const char*, void* userdata)
 {
-	auto& channel = *static_cast<CommandChannel*>(userdata);
 	// Client environment never reaches a verb.
-	spdlog::debug("session={} env request {} ignored", channel.connection->id, escape_untrusted(name ? name : "", 64));
+	spdlog::debug("session={} env request {} ignored", channel_of(userdata).session_id,
+	              escape_untrusted(name ? name : "", 64));
 	return SSH_ERROR;
 }
 
-int on_channel_data(ssh_session, ssh_channel, void*, std::uint32_t len, int, void*)
+int on_channel_data(ssh_session, ssh_channel, void*, std::uint32_t, int, void*)
 {
-	// Verbs read /dev/null: channel data is consumed and dropped.
-	return static_cast<int>(len);
+	// Nothing is taken here: the loop reads channel data when it has room
+	// for it, so the SSH window is the only buffer (see pull_input).
+	return 0;
 }
 
 void on_channel_close(ssh_session, ssh_channel, void* userdata)
 {
-	auto& channel = *static_cast<CommandChannel*>(userdata);
-	channel.end_reason = "client-closed";
+	channel_of(userdata).client_end_reason = "client-closed";
 }
 
-int on_output_ready(socket_t, int, void* userdata);
-int on_process_exit(socket_t, int, void* userdata);
-
-void read_output(CommandChannel& channel, CommandChannel::Stream stream)
+void on_channel_signal(ssh_session, ssh_channel, const char* signal, void* userdata)
 {
-	const bool is_stderr = stream == CommandChannel::Stream::stderr_;
-	bool& open = is_stderr ? channel.stderr_open : channel.stdout_open;
-	const int fd = is_stderr ? channel.process.stderr_fd.get() : channel.process.stdout_fd.get();
-	if (!open || fd < 0)
-		return;
-
-	std::size_t want = kReadChunk;
-	if (channel.channel) {
-		// Read no more than the client's window takes, so a client that
-		// stops reading stops the program's pipe, not jead's memory.
-		const std::uint32_t window = ssh_channel_window_size(channel.channel);
-		if (window == 0) {
-			channel.paused = true;
-			return;
-		}
-		want = std::min<std::size_t>(want, window);
+	auto& channel = channel_of(userdata);
+	const std::string_view name = signal ? signal : "";
+	int sig = 0;
+	if (name == "INT")
+		sig = SIGINT;
+	else if (name == "TERM")
+		sig = SIGTERM;
+	else if (name == "HUP")
+		sig = SIGHUP;
+	if (sig && channel.run) {
+		spdlog::info("session={} client sent SIG{} to pid {}", channel.session_id, name, channel.run->process.pid);
+		::kill(-channel.run->process.pid, sig);
 	}
+}
 
-	const ssize_t n = ::read(fd, g_read_buffer.data(), want);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		open = false;
-		return;
-	}
+}  // namespace
 
-	const std::span<const std::uint8_t> data(reinterpret_cast<const std::uint8_t*>(g_read_buffer.data()),
-	                                         static_cast<std::size_t>(n));
-	channel.bytes_out += data.size();
-	if (channel.transcript && !channel.transcript_failed) {
-		auto r = channel.transcript->output(is_stderr ? OutputStream::stderr_ : OutputStream::stdout_, data);
-		if (!r) {
-			channel.transcript_failed = true;
-			spdlog::error("transcript {}: {}; stopping the program", channel.transcript->path().string(),
-			              r.error().message);
-		}
-	}
-	if (channel.channel) {
+std::int64_t unix_now()
+{
+	return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+		.count();
+}
+
+void write_to_client(CommandChannel& channel, std::string_view data, bool is_stderr)
+{
+	if (!channel.channel || data.empty())
+		return;
+	if (!channel.pty) {
 		if (is_stderr)
 			ssh_channel_write_stderr(channel.channel, data.data(), static_cast<std::uint32_t>(data.size()));
 		else
 			ssh_channel_write(channel.channel, data.data(), static_cast<std::uint32_t>(data.size()));
+		return;
 	}
-}
-
-int on_output_ready(socket_t, int, void* userdata)
-{
-	auto& watch = *static_cast<CommandChannel::FdWatch*>(userdata);
-	read_output(*watch.channel, watch.stream);
-	return 0;
-}
-
-int on_process_exit(socket_t, int, void* userdata)
-{
-	auto& channel = *static_cast<CommandChannel*>(userdata);
-	if (channel.exited)
-		return 0;
-	int status = 0;
-	const pid_t pid = ::waitpid(channel.process.pid, &status, WNOHANG);
-	if (pid == channel.process.pid) {
-		channel.exited = true;
-		channel.wait_status = status;
-		channel.exited_at = std::chrono::steady_clock::now();
+	channel.output_at_line_start = data.back() == '\n';
+	// The client's terminal is in raw mode: jead does the LF to CR LF that
+	// a tty's output processing would.
+	std::string converted;
+	converted.reserve(data.size() + data.size() / 8);
+	for (std::size_t i = 0; i < data.size(); ++i) {
+		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+			converted += '\r';
+		converted += data[i];
 	}
-	return 0;
+	ssh_channel_write(channel.channel, converted.data(), static_cast<std::uint32_t>(converted.size()));
 }
 
-}  // namespace
+void tell_client(CommandChannel& channel, const std::string& message)
+{
+	if (channel.mode == CommandChannel::Mode::subsystem) {
+		write_subsystem_frame(channel, "jead: " + message + "\n", true);
+		return;
+	}
+	write_to_client(channel, "jead: " + message + "\n", true);
+}
+
+void write_subsystem_frame(CommandChannel& channel, std::string_view data, bool is_stderr)
+{
+	if (!channel.channel)
+		return;
+	const std::string header = std::string(is_stderr ? "jea-stderr " : "jea-stdout ") + std::to_string(data.size()) + "\n";
+	ssh_channel_write(channel.channel, header.data(), static_cast<std::uint32_t>(header.size()));
+	ssh_channel_write(channel.channel, data.data(), static_cast<std::uint32_t>(data.size()));
+}
 
 ssh_channel SessionRunner::open_channel(Connection& connection, ssh_session session)
 {
@@ -301,239 +255,320 @@ ssh_channel SessionRunner::open_channel(Connection& connection, ssh_session sess
 	channel->connection = &connection;
 	channel->channel = ssh_chan;
 	channel->index = connection.next_channel_index++;
+	channel->session_id = connection.id + "-" + std::to_string(channel->index);
 	channel->policy = connection.policy;
-	channel->stdout_watch = {channel.get(), CommandChannel::Stream::stdout_};
-	channel->stderr_watch = {channel.get(), CommandChannel::Stream::stderr_};
+	channel->last_activity = std::chrono::steady_clock::now();
 
 	auto& callbacks = channel->callbacks;
 	ssh_callbacks_init(&callbacks);
 	callbacks.userdata = channel.get();
 	callbacks.channel_pty_request_function = on_pty_request;
+	callbacks.channel_pty_window_change_function = on_window_change;
 	callbacks.channel_exec_request_function = on_exec_request;
 	callbacks.channel_shell_request_function = on_shell_request;
 	callbacks.channel_subsystem_request_function = on_subsystem_request;
 	callbacks.channel_env_request_function = on_env_request;
 	callbacks.channel_data_function = on_channel_data;
 	callbacks.channel_close_function = on_channel_close;
+	callbacks.channel_signal_function = on_channel_signal;
 	ssh_set_channel_callbacks(ssh_chan, &callbacks);
 
 	connection.channels.push_back(std::move(channel));
 	return ssh_chan;
 }
 
-void SessionRunner::start_command(CommandChannel& channel, ssh_event event)
+void SessionRunner::begin_channel(CommandChannel& channel)
 {
 	Connection& connection = *channel.connection;
 	const Role& role = *connection.grant->role;
-
-	if (channel.mode == "shell") {
-		reject_command(channel,
-		               "role \"" + role.name + "\" has no interactive shell yet; run one verb at a time: ssh " +
-		                   role.name + "@HOST VERB [ARGS]",
-		               kExitDenied);
-		return;
-	}
+	channel.state = CommandChannel::State::active;
+	channel.last_activity = std::chrono::steady_clock::now();
 
 	auto transcript = TranscriptWriter::create(channel.policy->config.transcript_dir, make_header(connection, channel));
 	if (!transcript) {
-		spdlog::error("session={} cannot create a transcript: {}", connection.id, transcript.error().message);
-		reject_command(channel, "cannot record this session, so nothing runs: " + transcript.error().message,
-		               kExitInternal);
+		spdlog::error("session={} cannot create a transcript: {}", channel.session_id, transcript.error().message);
+		channel.transcript_failed = true;
+		channel.ending = ChannelEnding{"error",
+		                               "cannot record this session, so nothing runs: " + transcript.error().message,
+		                               kExitInternal};
 		return;
 	}
 	channel.transcript = std::move(*transcript);
+	spdlog::info("session={} {} session started for role {}{}", channel.session_id, mode_name(channel.mode), role.name,
+	             channel.pty ? " with a pty" : "");
 
-	if (auto r = channel.transcript->input(channel.command_line); !r) {
-		channel.transcript_failed = true;
-		reject_command(channel, "cannot record this command, so it does not run: " + r.error().message, kExitInternal);
+	if (channel.mode == CommandChannel::Mode::exec) {
+		channel.lines.push_back(std::move(channel.exec_line));
 		return;
 	}
-
-	Decision decision;
-	if (auto denial = session_denial(connection, channel))
-		decision.reason = *denial;
-	else
-		decision = decide(role, channel.command_line);
-
-	DecisionRecord record;
-	record.allowed = decision.allowed;
-	record.reason = decision.reason;
-	record.verb = decision.verb;
-	record.arguments = decision.arguments;
-	record.argv = decision.argv;
-	record.policy_version = channel.policy->version;
-
-	RunAs run_as;
-	if (decision.allowed) {
-		const auto& user = decision.verb_spec->run_as_user ? decision.verb_spec->run_as_user : role.run_as_user;
-		auto resolved = resolve_run_as(user, role.run_as_group);
-		if (resolved) {
-			run_as = *resolved;
-			record.run_as = run_as.user;
-		} else {
-			record.allowed = false;
-			record.reason = resolved.error().message;
-		}
+	if (channel.pty) {
+		channel.editor = std::make_unique<LineEditor>(channel.policy->config.max_command_length);
+		channel.editor->set_completer(
+			[&role](std::string_view before) { return complete_words(role, before); });
+		const auto left = static_cast<std::int64_t>(connection.grant->certificate.valid_before) - unix_now();
+		write_to_client(channel, shell_banner(role, left), false);
 	}
-
-	// The write-ahead record: on disk before anything starts.
-	if (auto r = channel.transcript->decision(record); !r) {
-		channel.transcript_failed = true;
-		spdlog::error("session={} cannot record a decision: {}", connection.id, r.error().message);
-		reject_command(channel, "cannot record this command, so it does not run: " + r.error().message, kExitInternal);
-		return;
-	}
-
-	if (!record.allowed) {
-		spdlog::info("session={} role={} denied {}: {}", connection.id, role.name,
-		             escape_untrusted(channel.command_line), record.reason);
-		reject_command(channel, "denied: " + record.reason, kExitDenied);
-		return;
-	}
-
-	SpawnRequest request;
-	request.argv = decision.argv;
-	request.environment = base_environment();
-	for (const auto& [name, value] : role.environment)
-		request.environment.push_back(name + "=" + value);
-	request.working_directory = role.working_directory;
-	request.run_as = run_as;
-
-	auto process = spawn_process(request);
-	if (!process) {
-		spdlog::error("session={} role={} verb={} failed to start: {}", connection.id, role.name, decision.verb,
-		              process.error().message);
-		(void)channel.transcript->process_exit(127, 0, std::chrono::milliseconds(0), 0, process.error().message);
-		reject_command(channel, "verb \"" + decision.verb + "\" failed to start: " + process.error().message, 127);
-		return;
-	}
-
-	channel.process = std::move(*process);
-	channel.stdout_open = true;
-	channel.stderr_open = true;
-	channel.started_at = std::chrono::steady_clock::now();
-	channel.timeout = decision.verb_spec->timeout;
-	channel.max_output_bytes = decision.verb_spec->max_output_bytes;
-	channel.state = CommandChannel::State::running;
-	if (auto r = channel.transcript->process_start(channel.process.pid); !r) {
-		channel.transcript_failed = true;
-		stop_program(channel, "cannot record the program's start: " + r.error().message, kExitInternal);
-	}
-	spdlog::info("session={} role={} allowed {} as {}: pid {}", connection.id, role.name,
-	             escape_untrusted(channel.command_line), run_as.user, channel.process.pid);
-	sync_watches(channel, event);
 }
 
-void SessionRunner::stop_program(CommandChannel& channel, std::string note, int exit_status)
+void SessionRunner::pull_input(CommandChannel& channel)
 {
-	if (channel.term_sent)
+	if (!channel.channel || channel.input_eof || channel.mode == CommandChannel::Mode::none)
 		return;
-	channel.stop_note = std::move(note);
-	channel.stop_exit_status = exit_status;
-	channel.term_sent = true;
-	channel.term_sent_at = std::chrono::steady_clock::now();
-	::kill(-channel.process.pid, SIGTERM);
-}
+	const bool running = static_cast<bool>(channel.run);
+	// Exec channels never read command lines from their input. Until the
+	// verb starts the input waits in the SSH window; then a verb that reads
+	// stdin takes it in feed_stdin, and for any other verb it is dropped.
+	if (channel.mode == CommandChannel::Mode::exec && (!running || channel.run->process.stdin_fd))
+		return;
+	const bool discard = channel.mode == CommandChannel::Mode::exec;
 
-void SessionRunner::sync_watches(CommandChannel& channel, ssh_event event)
-{
-	const auto sync = [&](int fd, bool wanted, bool& registered, ssh_event_callback callback, void* userdata) {
-		if (fd < 0 || wanted == registered)
+	std::array<char, kInputChunk> buffer{};
+	for (int round = 0; round < 8; ++round) {
+		if (!discard && !channel.pty && (running || channel.lines.size() >= kMaxQueuedLines))
 			return;
-		if (wanted)
-			ssh_event_add_fd(event, fd, POLLIN, callback, userdata);
-		else
-			ssh_event_remove_fd(event, fd);
-		registered = wanted;
-	};
-	const bool running = channel.state == CommandChannel::State::running;
-	sync(channel.process.stdout_fd.get(), running && channel.stdout_open && !channel.paused, channel.stdout_registered,
-	     on_output_ready, &channel.stdout_watch);
-	sync(channel.process.stderr_fd.get(), running && channel.stderr_open && !channel.paused, channel.stderr_registered,
-	     on_output_ready, &channel.stderr_watch);
-	sync(channel.process.pidfd.get(), running && !channel.exited, channel.pidfd_registered, on_process_exit,
-	     &channel);
+		const int n = ssh_channel_read_nonblocking(channel.channel, buffer.data(), buffer.size(), 0);
+		if (n > 0) {
+			channel.last_activity = std::chrono::steady_clock::now();
+			const std::string_view bytes(buffer.data(), static_cast<std::size_t>(n));
+			if (discard)
+				continue;
+			if (channel.pty)
+				handle_editor_input(channel, bytes);
+			else
+				handle_shell_input(channel, bytes);
+			continue;
+		}
+		if (n == SSH_EOF || (n == 0 && ssh_channel_is_eof(channel.channel) && ssh_channel_poll(channel.channel, 0) <= 0)) {
+			if (channel.mode != CommandChannel::Mode::exec) {
+				channel.input_eof = true;
+				if (!channel.partial_line.empty() && !channel.discarding_long_line)
+					channel.lines.push_back(std::move(channel.partial_line));
+				channel.partial_line.clear();
+			}
+		}
+		return;
+	}
 }
 
-void SessionRunner::finish_command(CommandChannel& channel, ssh_event event)
+void SessionRunner::handle_shell_input(CommandChannel& channel, std::string_view bytes)
 {
-	channel.state = CommandChannel::State::finished;
-	sync_watches(channel, event);
-	channel.process.stdout_fd.reset();
-	channel.process.stderr_fd.reset();
-	channel.process.pidfd.reset();
+	const std::size_t max_length = channel.policy->config.max_command_length;
+	for (char c : bytes) {
+		if (c != '\n') {
+			if (channel.discarding_long_line)
+				continue;
+			if (channel.partial_line.size() >= max_length) {
+				// Too long: the line becomes a denial that names the limit,
+				// and the rest of it up to the newline is skipped.
+				channel.discarding_long_line = true;
+				channel.lines.push_back(channel.partial_line + std::string(1, c));
+				channel.partial_line.clear();
+				continue;
+			}
+			channel.partial_line += c;
+			continue;
+		}
+		if (!channel.discarding_long_line)
+			channel.lines.push_back(std::move(channel.partial_line));
+		channel.partial_line.clear();
+		channel.discarding_long_line = false;
+	}
+}
 
-	const int status = channel.wait_status;
-	const int exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
-	const int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-	const auto duration =
-		std::chrono::duration_cast<std::chrono::milliseconds>(channel.exited_at - channel.started_at);
+void SessionRunner::handle_editor_input(CommandChannel& channel, std::string_view bytes)
+{
 	if (channel.transcript && !channel.transcript_failed) {
-		if (auto r = channel.transcript->process_exit(exit_status, signal, duration, channel.bytes_out, channel.stop_note);
-		    !r)
-			channel.transcript_failed = true;
+		if (auto r = channel.transcript->keystrokes(bytes); !r)
+			note_transcript_failure(channel, r.error());
 	}
-	const std::string who = channel.connection ? channel.connection->id : "(closed)";
-	spdlog::info("session={} pid {} ended: {} {} after {} ms, {} bytes out{}", who, channel.process.pid,
-	             signal ? "signal" : "exit status", signal ? signal : exit_status, duration.count(), channel.bytes_out,
-	             channel.stop_note.empty() ? "" : "; " + channel.stop_note);
 
-	if (channel.channel) {
-		if (!channel.stop_note.empty()) {
-			send_stderr_line(channel, channel.stop_note);
-			close_channel(channel, channel.stop_exit_status);
-		} else if (signal) {
-			ssh_channel_request_send_exit_signal(channel.channel, signal_name(signal), WCOREDUMP(status) ? 1 : 0, "",
-			                                     "");
-			ssh_channel_send_eof(channel.channel);
-			ssh_channel_close(channel.channel);
-		} else {
-			close_channel(channel, exit_status);
+	// While a verb runs, keys go nowhere but Ctrl-C, which interrupts it.
+	if (channel.run) {
+		if (bytes.find('\x03') != std::string_view::npos) {
+			spdlog::info("session={} Ctrl-C: SIGINT to pid {}", channel.session_id, channel.run->process.pid);
+			::kill(-channel.run->process.pid, SIGINT);
+		}
+		return;
+	}
+
+	std::string screen;
+	std::vector<LineEditor::Event> events;
+	channel.editor->feed(bytes, screen, events);
+	write_to_client(channel, screen, false);
+	for (auto& event : events) {
+		switch (event.kind) {
+		case LineEditor::Event::Kind::line:
+			channel.lines.push_back(std::move(event.line));
+			channel.prompt_shown = false;
+			break;
+		case LineEditor::Event::Kind::interrupt:
+			channel.prompt_shown = false;
+			break;
+		case LineEditor::Event::Kind::end_of_input:
+			channel.input_eof = true;
+			break;
 		}
 	}
-	end_transcript(channel, channel.end_reason);
 }
 
-void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
+bool SessionRunner::run_builtin(CommandChannel& channel, const std::string& line)
 {
-	if (channel.state == CommandChannel::State::pending && channel.connection) {
-		start_command(channel, event);
+	if (channel.mode == CommandChannel::Mode::exec)
+		return false;
+	const Role& role = *channel.connection->grant->role;
+	std::string text;
+	if (line == "help") {
+		text = help_text(role);
+	} else if (line.rfind("help ", 0) == 0) {
+		const std::string name = line.substr(5);
+		const Verb* verb = role.find_verb(name);
+		text = verb ? verb_help_text(*verb) : "help: no verb named " + escape_untrusted(name, 64) + "\n";
+	} else if (line == "exit") {
+		channel.input_eof = true;
+		channel.client_end_reason = "exit";
+		return true;
+	} else {
+		return false;
+	}
+	if (channel.transcript && !channel.transcript_failed) {
+		const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+		if (auto r = channel.transcript->output(OutputStream::stdout_, bytes); !r)
+			note_transcript_failure(channel, r.error());
+	}
+	if (channel.mode == CommandChannel::Mode::subsystem) {
+		write_subsystem_frame(channel, text, false);
+		write_to_client(channel, "jea-status exit 0\n", false);
+	} else {
+		write_to_client(channel, text, false);
+	}
+	return true;
+}
+
+void SessionRunner::run_line(CommandChannel& channel, const std::string& received, ssh_event event)
+{
+	if (channel.transcript_failed) {
+		channel.ending = ChannelEnding{"error", "cannot record this session, so nothing more runs", kExitInternal};
 		return;
 	}
-	if (channel.state != CommandChannel::State::running)
+	if (auto r = channel.transcript->input(received); !r) {
+		note_transcript_failure(channel, r.error());
+		channel.ending = ChannelEnding{"error", "cannot record this command, so it does not run: " + r.error().message,
+		                               kExitInternal};
 		return;
-
-	const auto now = std::chrono::steady_clock::now();
-	if (channel.paused && (!channel.channel || ssh_channel_window_size(channel.channel) > 0))
-		channel.paused = false;
-
-	if (channel.transcript_failed)
-		stop_program(channel, "recording the output failed, so the program was stopped", kExitInternal);
-	if (channel.bytes_out > channel.max_output_bytes)
-		stop_program(channel, "output exceeded the verb's limit of " + std::to_string(channel.max_output_bytes) +
-		                          " bytes, so the program was stopped",
-		             kExitOutputLimit);
-	if (channel.timeout.count() > 0 && now - channel.started_at > channel.timeout)
-		stop_program(channel, "timed out after " + std::to_string(channel.timeout.count()) + " s", kExitTimedOut);
-	if (channel.term_sent && !channel.kill_sent && now - channel.term_sent_at > kKillGrace) {
-		channel.kill_sent = true;
-		::kill(-channel.process.pid, SIGKILL);
 	}
 
-	if (channel.exited) {
-		const bool drained = !channel.stdout_open && !channel.stderr_open;
-		if (drained || now - channel.exited_at > kDrainAfterExit) {
-			finish_command(channel, event);
+	std::string line = received;
+	if (channel.mode != CommandChannel::Mode::exec && !line.empty() && line.back() == '\r')
+		line.pop_back();   // a script written with CR LF line ends
+	if (channel.mode != CommandChannel::Mode::exec && line.find_first_not_of(" \t") == std::string::npos)
+		return;            // blank lines in a shell or script do nothing
+	if (run_builtin(channel, line))
+		return;
+
+	if (channel.mode == CommandChannel::Mode::subsystem && line.front() == '[') {
+		auto converted = json_words_to_line(line, kMaxJsonWords);
+		if (!converted) {
+			DecisionRecord record;
+			record.reason = "denied: " + converted.error().message;
+			record.policy_version = channel.policy->version;
+			if (auto r = channel.transcript->decision(record); !r)
+				note_transcript_failure(channel, r.error());
+			after_command(channel, kExitDenied, record.reason);
 			return;
 		}
+		line = *converted;
 	}
-	sync_watches(channel, event);
+	start_verb(channel, line, event);
+}
+
+void SessionRunner::after_command(CommandChannel& channel, int exit_status, const std::string& status_line)
+{
+	channel.last_exit_status = exit_status;
+	channel.last_activity = std::chrono::steady_clock::now();
+	const bool failed = exit_status != 0;
+
+	switch (channel.mode) {
+	case CommandChannel::Mode::exec:
+		// An ending jead chose (expiry, revocation, shutdown) keeps its
+		// reason and status, and its message is told once, at the end.
+		if (channel.ending)
+			return;
+		if (!status_line.empty())
+			tell_client(channel, status_line);
+		channel.ending = ChannelEnding{channel.client_end_reason, "", exit_status};
+		return;
+	case CommandChannel::Mode::subsystem: {
+		if (channel.ending)
+			return;
+		std::string status;
+		if (exit_status == kExitDenied && status_line.rfind("denied: ", 0) == 0)
+			status = "jea-status denied " + escape_untrusted(status_line.substr(8), 1024) + "\n";
+		else if (!status_line.empty())
+			status = "jea-status error " + std::to_string(exit_status) + " " + escape_untrusted(status_line, 1024) + "\n";
+		else
+			status = "jea-status exit " + std::to_string(exit_status) + "\n";
+		write_to_client(channel, status, false);
+		return;
+	}
+	case CommandChannel::Mode::shell:
+		if (channel.ending)
+			return;
+		if (!status_line.empty())
+			tell_client(channel, status_line);
+		else if (failed && channel.pty)
+			tell_client(channel, "exit status " + std::to_string(exit_status));
+		if (failed && !channel.pty && channel.policy->config.stop_on_error)
+			channel.ending = ChannelEnding{"exit", "", exit_status};
+		return;
+	case CommandChannel::Mode::none:
+		return;
+	}
+}
+
+void SessionRunner::finish_channel(CommandChannel& channel, ssh_event event)
+{
+	if (channel.run) {
+		// Let the program end first; its exit is recorded before the end.
+		if (!channel.run->term_sent)
+			stop_verb(channel, channel.ending ? channel.ending->message : "the session ended", kExitInternal);
+		return;
+	}
+	(void)event;
+	const ChannelEnding ending = channel.ending.value_or(ChannelEnding{"exit", "", channel.last_exit_status});
+	if (!ending.message.empty())
+		tell_client(channel, ending.message);
+	if (channel.channel) {
+		if (!ending.exit_signal_sent)
+			ssh_channel_request_send_exit_status(channel.channel, ending.exit_status);
+		ssh_channel_send_eof(channel.channel);
+		ssh_channel_close(channel.channel);
+	}
+	if (channel.transcript && !channel.transcript_failed) {
+		if (auto r = channel.transcript->end(ending.reason); !r)
+			note_transcript_failure(channel, r.error());
+	}
+	channel.transcript.reset();
+	channel.state = CommandChannel::State::finished;
+	spdlog::info("session={} ended: {} (exit status {}, {} commands run)", channel.session_id, ending.reason,
+	             ending.exit_status, channel.commands_run);
 }
 
 void SessionRunner::service(Connection& connection, ssh_event event)
 {
 	for (auto& channel : connection.channels)
 		service_channel(*channel, event);
+}
+
+void SessionRunner::end_connection(Connection& connection, const ChannelEnding& ending, ssh_event event)
+{
+	for (auto& channel : connection.channels) {
+		if (channel->state == CommandChannel::State::finished)
+			continue;
+		channel->ending = ending;
+		if (channel->run)
+			stop_verb(*channel, ending.message, ending.exit_status);
+		service_channel(*channel, event);
+	}
 }
 
 void SessionRunner::close_connection(Connection& connection, std::string_view reason)
@@ -543,14 +578,19 @@ void SessionRunner::close_connection(Connection& connection, std::string_view re
 			ssh_remove_channel_callbacks(channel->channel, &channel->callbacks);
 		channel->channel = nullptr;
 		channel->connection = nullptr;
-		if (channel->state == CommandChannel::State::running) {
-			channel->end_reason = std::string(reason);
-			stop_program(*channel, "the connection ended (" + std::string(reason) + "), so the program was stopped",
-			             kExitInternal);
+		if (channel->state == CommandChannel::State::finished)
+			continue;
+		if (!channel->ending)
+			channel->ending = ChannelEnding{std::string(reason), "", kExitInternal};
+		if (channel->run) {
+			stop_verb(*channel, "the connection ended (" + std::string(reason) + "), so the program was stopped",
+			          kExitInternal);
 			draining_.push_back(std::move(channel));
-		} else if (channel->state != CommandChannel::State::finished) {
-			end_transcript(*channel, reason);
+			continue;
 		}
+		if (channel->transcript && !channel->transcript_failed)
+			(void)channel->transcript->end(channel->ending->reason);
+		channel->transcript.reset();
 	}
 	connection.channels.clear();
 }
@@ -569,14 +609,16 @@ void SessionRunner::service_draining(ssh_event event)
 void SessionRunner::finish_draining(ssh_event event)
 {
 	// Bounded: the kill grace plus the drain time, polled every 100 ms.
-	const auto deadline = std::chrono::steady_clock::now() + kKillGrace + kDrainAfterExit + std::chrono::seconds(1);
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(9);
 	while (!draining_.empty() && std::chrono::steady_clock::now() < deadline) {
 		ssh_event_dopoll(event, 100);
 		service_draining(event);
 	}
 	for (auto& channel : draining_) {
-		::kill(-channel->process.pid, SIGKILL);
-		end_transcript(*channel, "server-shutdown");
+		if (channel->run)
+			::kill(-channel->run->process.pid, SIGKILL);
+		if (channel->transcript && !channel->transcript_failed)
+			(void)channel->transcript->end("server-shutdown");
 	}
 	draining_.clear();
 }

@@ -1,11 +1,13 @@
-// Authenticated connections and their session channels: the per-channel
-// state machine that records, decides, runs a verb and relays its output.
+// Authenticated connections and their session channels. Every mode (exec,
+// interactive shell with or without a pty, the `jea` subsystem) feeds
+// command lines into one path: record, decide, run, relay, record.
 #pragma once
 
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 
 #include <chrono>
+#include <deque>
 #include <list>
 #include <memory>
 #include <optional>
@@ -13,61 +15,100 @@
 #include <vector>
 
 #include "server/auth.h"
+#include "server/line_editor.h"
 #include "server/process.h"
+#include "server/revocation_watch.h"
 #include "server/server.h"
 #include "transcripts/writer.h"
 
 namespace jead {
 
 struct Connection;
+struct CommandChannel;
 
-// One session channel. Its life: open -> (exec request) pending -> running
-// -> finished. After its connection is gone a running channel is drained:
-// the program is stopped and its end recorded.
-struct CommandChannel {
-	enum class State { open, pending, running, finished };
+// One verb's running program and the state of its pipes.
+struct VerbRun {
 	enum class Stream { stdout_, stderr_ };
-
 	struct FdWatch {
 		CommandChannel* channel = nullptr;
 		Stream stream = Stream::stdout_;
 	};
 
-	Connection* connection = nullptr;   // null once drained
-	ssh_channel channel = nullptr;      // null once the client is gone
-	ssh_channel_callbacks_struct callbacks{};
-	int index = 0;
-	State state = State::open;
-	bool pty = false;
-	std::string mode;                   // "exec" or "shell"
-	std::string command_line;
-	std::shared_ptr<const Policy> policy;
-
-	std::unique_ptr<TranscriptWriter> transcript;
-	bool transcript_failed = false;
-
 	SpawnedProcess process;
+	std::string verb;
 	FdWatch stdout_watch;
 	FdWatch stderr_watch;
-	bool stdout_open = false;
-	bool stderr_open = false;
+	bool stdout_open = true;
+	bool stderr_open = true;
 	bool stdout_registered = false;
 	bool stderr_registered = false;
 	bool pidfd_registered = false;
+	bool stdin_registered = false;
 	bool paused = false;                // the client's window is full
 	bool exited = false;
 	int wait_status = 0;
 	std::chrono::seconds timeout{0};
 	std::uint64_t max_output_bytes = 0;
 	std::uint64_t bytes_out = 0;
+	std::uint64_t bytes_in = 0;
+	std::string stdin_pending;          // read from the channel, not yet in the pipe
+	std::size_t stdin_offset = 0;
 	std::chrono::steady_clock::time_point started_at;
 	std::chrono::steady_clock::time_point exited_at;
 	std::chrono::steady_clock::time_point term_sent_at;
 	bool term_sent = false;
 	bool kill_sent = false;
 	std::string stop_note;              // why jead stopped the program, if it did
-	int stop_exit_status = 0;           // the status sent to the client then
-	std::string end_reason = "exit";
+	int stop_exit_status = 0;           // the status reported then
+};
+
+// How a channel ends when jead ends it: expiry, revocation, idle time,
+// server shutdown or an error.
+struct ChannelEnding {
+	std::string reason;    // a transcript end reason
+	std::string message;   // one line for the client
+	int exit_status = 0;
+	bool exit_signal_sent = false;   // the client already got an exit-signal
+};
+
+// One session channel: open until its exec, shell or subsystem request,
+// then active until it ends; finished channels wait for the connection
+// to close. After its connection is gone a running verb is drained.
+struct CommandChannel {
+	enum class Mode { none, exec, shell, subsystem };
+	enum class State { open, active, finished };
+
+	Connection* connection = nullptr;   // null once drained
+	ssh_channel channel = nullptr;      // null once the client is gone
+	ssh_channel_callbacks_struct callbacks{};
+	int index = 0;
+	Mode mode = Mode::none;
+	State state = State::open;
+	bool pty = false;
+	int columns = 80;
+	int rows = 24;
+	std::shared_ptr<const Policy> policy;
+	std::string session_id;
+
+	std::unique_ptr<TranscriptWriter> transcript;
+	bool transcript_failed = false;
+
+	std::string exec_line;
+	std::deque<std::string> lines;      // complete command lines waiting to run
+	std::string partial_line;           // shell without a pty: bytes after the last newline
+	bool discarding_long_line = false;
+	bool input_eof = false;
+	std::unique_ptr<LineEditor> editor; // shell with a pty
+	bool prompt_shown = false;
+	bool output_at_line_start = true;   // pty: whether the prompt can start here
+
+	std::unique_ptr<VerbRun> run;
+	int last_exit_status = 0;
+	int commands_run = 0;
+	std::optional<ChannelEnding> ending;
+	bool expiry_warned = false;
+	std::chrono::steady_clock::time_point last_activity;
+	std::string client_end_reason = "exit";
 };
 
 struct Connection {
@@ -79,6 +120,7 @@ struct Connection {
 	std::string client_ip;
 	int client_port = 0;
 	std::chrono::steady_clock::time_point accepted_at;
+	std::chrono::steady_clock::time_point revocation_checked_at;
 	bool authenticated = false;
 	int auth_failures = 0;
 	bool disconnect_requested = false;
@@ -91,27 +133,43 @@ struct Connection {
 // Runs the session channels of every connection from the one event loop.
 class SessionRunner {
 public:
-	explicit SessionRunner(std::shared_ptr<const Policy> policy) : policy_(std::move(policy)) {}
+	SessionRunner(std::shared_ptr<const Policy> policy, RevocationWatch& revocation)
+		: policy_(std::move(policy)), revocation_(revocation)
+	{
+	}
 
 	// Returns a new channel for an authenticated connection, or null.
 	ssh_channel open_channel(Connection& connection, ssh_session session);
-	// Starts pending commands, relays output, enforces timeouts, finishes
-	// exited programs.
+	// Starts requested sessions, feeds input, runs command lines, relays
+	// output, enforces timeouts, expiry and revocation.
 	void service(Connection& connection, ssh_event event);
 	// Called before the connection's session is freed.
 	void close_connection(Connection& connection, std::string_view reason);
 	void service_draining(ssh_event event);
-	// Stops every drained program and waits (bounded) for it to end.
+	// Stops every remaining program and waits (bounded) for it to end.
 	void finish_draining(ssh_event event);
+	// Ends every channel of `connection` with `ending` (server shutdown).
+	void end_connection(Connection& connection, const ChannelEnding& ending, ssh_event event);
 
 private:
-	void start_command(CommandChannel& channel, ssh_event event);
+	void begin_channel(CommandChannel& channel);
 	void service_channel(CommandChannel& channel, ssh_event event);
-	void finish_command(CommandChannel& channel, ssh_event event);
+	void pull_input(CommandChannel& channel);
+	void feed_stdin(CommandChannel& channel);
+	void handle_editor_input(CommandChannel& channel, std::string_view bytes);
+	void handle_shell_input(CommandChannel& channel, std::string_view bytes);
+	void run_line(CommandChannel& channel, const std::string& line, ssh_event event);
+	bool run_builtin(CommandChannel& channel, const std::string& line);
+	void start_verb(CommandChannel& channel, const std::string& line, ssh_event event);
+	void after_command(CommandChannel& channel, int exit_status, const std::string& status_line);
+	void check_time_and_revocation(CommandChannel& channel);
+	void finish_run(CommandChannel& channel, ssh_event event);
+	void finish_channel(CommandChannel& channel, ssh_event event);
 	void sync_watches(CommandChannel& channel, ssh_event event);
-	void stop_program(CommandChannel& channel, std::string note, int exit_status);
+	void stop_verb(CommandChannel& channel, std::string note, int exit_status);
 
 	std::shared_ptr<const Policy> policy_;
+	RevocationWatch& revocation_;
 	std::list<std::unique_ptr<CommandChannel>> draining_;
 };
 

@@ -1,0 +1,74 @@
+#include "server/revocation_watch.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+namespace jead {
+
+namespace {
+
+bool same_file_state(const struct stat& a, const struct stat& b)
+{
+	return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_size == b.st_size &&
+	       a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+	       a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+}  // namespace
+
+RevocationWatch::RevocationWatch(std::vector<std::filesystem::path> files)
+{
+	for (auto& file : files) {
+		Entry entry;
+		entry.file = std::move(file);
+		entries_.push_back(std::move(entry));
+	}
+}
+
+void RevocationWatch::refresh(Entry& entry)
+{
+	struct stat now {};
+	if (::stat(entry.file.c_str(), &now) != 0) {
+		const std::string error = std::string("cannot read it: ") + std::strerror(errno);
+		if (entry.error != error)
+			spdlog::error("revocation list {}: {}; refusing every login and command until it is fixed",
+			              entry.file.string(), error);
+		entry.stat_ok = false;
+		entry.list.reset();
+		entry.error = error;
+		return;
+	}
+	if (entry.stat_ok && same_file_state(entry.last, now))
+		return;
+
+	entry.stat_ok = true;
+	entry.last = now;
+	auto list = load_revocation_list(entry.file.string());
+	if (!list) {
+		entry.list.reset();
+		entry.error = list.error().message;
+		spdlog::error("revocation list {}: {}; refusing every login and command until it is fixed",
+		              entry.file.string(), entry.error);
+		return;
+	}
+	entry.list = std::move(*list);
+	entry.error.clear();
+	spdlog::info("revocation list {} loaded", entry.file.string());
+}
+
+Result<void> RevocationWatch::check(const Certificate& cert)
+{
+	for (auto& entry : entries_) {
+		refresh(entry);
+		if (!entry.list)
+			return fail(Errc::denied, "revocation list " + entry.file.string() + " is unusable (" + entry.error +
+			                              "), so jead refuses everything until it is fixed");
+		if (auto r = entry.list->check(cert); !r)
+			return r;
+	}
+	return {};
+}
+
+}  // namespace jead

@@ -1,0 +1,487 @@
+// Running one verb for a channel: the write-ahead decision record, the
+// spawn, relaying output with back-pressure from the SSH window, stdin,
+// timeouts and the exit record.
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libssh/server.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cerrno>
+
+#include "common/escape.h"
+#include "roles/policy.h"
+#include "server/session_internal.h"
+
+namespace jead {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 32 * 1024;
+constexpr auto kKillGrace = std::chrono::seconds(5);
+
+// One read buffer for the whole event loop: the data path allocates nothing.
+std::array<char, kReadChunk> g_read_buffer;
+
+const char* signal_name(int sig)
+{
+	switch (sig) {
+	case SIGABRT: return "ABRT";
+	case SIGALRM: return "ALRM";
+	case SIGFPE: return "FPE";
+	case SIGHUP: return "HUP";
+	case SIGILL: return "ILL";
+	case SIGINT: return "INT";
+	case SIGKILL: return "KILL";
+	case SIGPIPE: return "PIPE";
+	case SIGQUIT: return "QUIT";
+	case SIGSEGV: return "SEGV";
+	case SIGTERM: return "TERM";
+	case SIGUSR1: return "USR1";
+	case SIGUSR2: return "USR2";
+	default: return "KILL";
+	}
+}
+
+void relay_output(CommandChannel& channel, VerbRun::Stream stream)
+{
+	VerbRun& run = *channel.run;
+	const bool is_stderr = stream == VerbRun::Stream::stderr_;
+	bool& open = is_stderr ? run.stderr_open : run.stdout_open;
+	const int fd = is_stderr ? run.process.stderr_fd.get() : run.process.stdout_fd.get();
+	if (!open || fd < 0)
+		return;
+
+	std::size_t want = kReadChunk;
+	if (channel.channel) {
+		// Read no more than the client's window takes, so a client that
+		// stops reading stops the program's pipe, not jead's memory. A pty
+		// may double the bytes (LF to CR LF); framing adds a header.
+		std::size_t window = ssh_channel_window_size(channel.channel);
+		if (channel.pty)
+			window /= 2;
+		if (channel.mode == CommandChannel::Mode::subsystem)
+			window = window > 64 ? window - 64 : 0;
+		if (window == 0) {
+			run.paused = true;
+			return;
+		}
+		want = std::min(want, window);
+	}
+
+	const ssize_t n = ::read(fd, g_read_buffer.data(), want);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		open = false;
+		return;
+	}
+
+	const std::string_view data(g_read_buffer.data(), static_cast<std::size_t>(n));
+	run.bytes_out += data.size();
+	if (channel.transcript && !channel.transcript_failed) {
+		const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
+		if (auto r = channel.transcript->output(is_stderr ? OutputStream::stderr_ : OutputStream::stdout_, bytes); !r)
+			note_transcript_failure(channel, r.error());
+	}
+	if (channel.mode == CommandChannel::Mode::subsystem)
+		write_subsystem_frame(channel, data, is_stderr);
+	else
+		write_to_client(channel, data, is_stderr);
+}
+
+int on_output_ready(socket_t, int, void* userdata)
+{
+	auto& watch = *static_cast<VerbRun::FdWatch*>(userdata);
+	if (watch.channel->run)
+		relay_output(*watch.channel, watch.stream);
+	return 0;
+}
+
+int on_process_exit(socket_t, int, void* userdata)
+{
+	auto& channel = *static_cast<CommandChannel*>(userdata);
+	if (!channel.run || channel.run->exited)
+		return 0;
+	int status = 0;
+	if (::waitpid(channel.run->process.pid, &status, WNOHANG) == channel.run->process.pid) {
+		channel.run->exited = true;
+		channel.run->wait_status = status;
+		channel.run->exited_at = std::chrono::steady_clock::now();
+	}
+	return 0;
+}
+
+int on_stdin_writable(socket_t, int, void*)
+{
+	// The loop's service step writes; this only wakes the poll.
+	return 0;
+}
+
+}  // namespace
+
+void note_transcript_failure(CommandChannel& channel, const Error& error)
+{
+	if (channel.transcript_failed)
+		return;
+	channel.transcript_failed = true;
+	spdlog::error("session={} transcript {}: {}", channel.session_id,
+	              channel.transcript ? channel.transcript->path().string() : std::string("(none)"), error.message);
+}
+
+void SessionRunner::start_verb(CommandChannel& channel, const std::string& line, ssh_event event)
+{
+	Connection& connection = *channel.connection;
+	const Role& role = *connection.grant->role;
+	const auto& cert = connection.grant->certificate;
+
+	Decision decision;
+	const auto max_length = channel.policy->config.max_command_length;
+	if (line.size() > max_length) {
+		decision.reason = "denied: the command line is " + std::to_string(line.size()) + " bytes; the limit is " +
+		                  std::to_string(max_length) + " (max_command_length)";
+	} else if (auto revoked = revocation_.check(cert); !revoked) {
+		decision.reason = "denied: " + revoked.error().message;
+	} else if (const CertOption* forced = find_critical_option(cert, "force-command");
+	           forced && forced->data != line) {
+		decision.reason = "denied: this certificate allows only the command " + escape_untrusted(forced->data) +
+		                  " (force-command)";
+	} else {
+		decision = decide(role, line);
+		if (decision.allowed && decision.verb_spec->reads_stdin && channel.mode != CommandChannel::Mode::exec) {
+			decision.allowed = false;
+			decision.reason = "denied: verb \"" + decision.verb +
+			                  "\" reads standard input, so it runs only as its own command: ssh " + role.name +
+			                  "@HOST " + decision.verb + " ARGS < FILE";
+		}
+		if (decision.allowed && !allowed_by_certificate_verbs(cert, decision.verb)) {
+			decision.allowed = false;
+			decision.reason = "denied: this certificate's jead-verbs@jead extension does not list verb \"" +
+			                  decision.verb + "\"";
+		}
+	}
+
+	DecisionRecord record;
+	record.allowed = decision.allowed;
+	record.reason = decision.reason;
+	record.verb = decision.verb;
+	record.arguments = decision.arguments;
+	record.argv = decision.argv;
+	record.policy_version = channel.policy->version;
+
+	RunAs run_as;
+	if (decision.allowed) {
+		const auto& user = decision.verb_spec->run_as_user ? decision.verb_spec->run_as_user : role.run_as_user;
+		auto resolved = resolve_run_as(user, role.run_as_group);
+		if (resolved) {
+			run_as = *resolved;
+			record.run_as = run_as.user;
+		} else {
+			record.allowed = false;
+			record.reason = "denied: " + resolved.error().message;
+		}
+	}
+
+	// The write-ahead record: on disk before anything starts.
+	if (auto r = channel.transcript->decision(record); !r) {
+		note_transcript_failure(channel, r.error());
+		after_command(channel, kExitInternal, "cannot record this command, so it does not run: " + r.error().message);
+		return;
+	}
+
+	if (!record.allowed) {
+		spdlog::info("session={} role={} denied {}: {}", channel.session_id, role.name, escape_untrusted(line),
+		             record.reason);
+		after_command(channel, kExitDenied, record.reason);
+		return;
+	}
+
+	SpawnRequest request;
+	request.argv = decision.argv;
+	request.environment = base_environment();
+	for (const auto& [name, value] : role.environment)
+		request.environment.push_back(name + "=" + value);
+	request.working_directory = role.working_directory;
+	request.run_as = run_as;
+	request.stdin_pipe = decision.verb_spec->reads_stdin;
+
+	auto process = spawn_process(request);
+	if (!process) {
+		spdlog::error("session={} role={} verb={} failed to start: {}", channel.session_id, role.name, decision.verb,
+		              process.error().message);
+		if (auto r = channel.transcript->process_exit(kExitStartFailed, 0, std::chrono::milliseconds(0), 0,
+		                                              process.error().message);
+		    !r)
+			note_transcript_failure(channel, r.error());
+		after_command(channel, kExitStartFailed, "verb \"" + decision.verb + "\" failed to start: " +
+		                                             process.error().message);
+		return;
+	}
+
+	auto run = std::make_unique<VerbRun>();
+	run->process = std::move(*process);
+	run->verb = decision.verb;
+	run->stdout_watch = {&channel, VerbRun::Stream::stdout_};
+	run->stderr_watch = {&channel, VerbRun::Stream::stderr_};
+	run->started_at = std::chrono::steady_clock::now();
+	run->timeout = decision.verb_spec->timeout;
+	run->max_output_bytes = decision.verb_spec->max_output_bytes;
+	channel.run = std::move(run);
+	++channel.commands_run;
+
+	if (auto r = channel.transcript->process_start(channel.run->process.pid); !r) {
+		note_transcript_failure(channel, r.error());
+		stop_verb(channel, "recording the program's start failed, so it was stopped", kExitInternal);
+	}
+	spdlog::info("session={} role={} allowed {} as {}: pid {}", channel.session_id, role.name, escape_untrusted(line),
+	             run_as.user, channel.run->process.pid);
+	sync_watches(channel, event);
+}
+
+void SessionRunner::stop_verb(CommandChannel& channel, std::string note, int exit_status)
+{
+	VerbRun& run = *channel.run;
+	if (run.term_sent)
+		return;
+	run.stop_note = std::move(note);
+	run.stop_exit_status = exit_status;
+	run.term_sent = true;
+	run.term_sent_at = std::chrono::steady_clock::now();
+	::kill(-run.process.pid, SIGTERM);
+}
+
+void SessionRunner::sync_watches(CommandChannel& channel, ssh_event event)
+{
+	if (!channel.run)
+		return;
+	VerbRun& run = *channel.run;
+	const auto sync = [&](int fd, short events, bool wanted, bool& registered, ssh_event_callback callback,
+	                      void* userdata) {
+		if (fd < 0 || wanted == registered)
+			return;
+		if (wanted)
+			ssh_event_add_fd(event, fd, events, callback, userdata);
+		else
+			ssh_event_remove_fd(event, fd);
+		registered = wanted;
+	};
+	const bool live = channel.state == CommandChannel::State::active && !run.exited;
+	const bool relay = channel.state == CommandChannel::State::active && !run.paused;
+	sync(run.process.stdout_fd.get(), POLLIN, relay && run.stdout_open, run.stdout_registered, on_output_ready,
+	     &run.stdout_watch);
+	sync(run.process.stderr_fd.get(), POLLIN, relay && run.stderr_open, run.stderr_registered, on_output_ready,
+	     &run.stderr_watch);
+	sync(run.process.pidfd.get(), POLLIN, live, run.pidfd_registered, on_process_exit, &channel);
+	const bool stdin_waiting = run.stdin_offset < run.stdin_pending.size();
+	sync(run.process.stdin_fd.get(), POLLOUT, live && stdin_waiting, run.stdin_registered, on_stdin_writable,
+	     nullptr);
+}
+
+void SessionRunner::feed_stdin(CommandChannel& channel)
+{
+	VerbRun& run = *channel.run;
+	if (!run.process.stdin_fd)
+		return;
+
+	// Write what is pending; read more from the channel only when the pipe
+	// took it all, so the SSH window closes when the program stops reading.
+	for (int round = 0; round < 8; ++round) {
+		if (run.stdin_offset < run.stdin_pending.size()) {
+			const ssize_t n = ::write(run.process.stdin_fd.get(), run.stdin_pending.data() + run.stdin_offset,
+			                          run.stdin_pending.size() - run.stdin_offset);
+			if (n < 0 && errno == EAGAIN)
+				return;
+			if (n < 0) {
+				// The program closed its stdin: drop the rest of the input.
+				run.process.stdin_fd.reset();
+				return;
+			}
+			run.stdin_offset += static_cast<std::size_t>(n);
+			if (run.stdin_offset < run.stdin_pending.size())
+				return;
+		}
+		run.stdin_pending.clear();
+		run.stdin_offset = 0;
+		if (!channel.channel)
+			return;
+
+		const int n = ssh_channel_read_nonblocking(channel.channel, g_read_buffer.data(), kReadChunk, 0);
+		if (n > 0) {
+			run.stdin_pending.assign(g_read_buffer.data(), static_cast<std::size_t>(n));
+			run.bytes_in += static_cast<std::uint64_t>(n);
+			continue;
+		}
+		if (n == SSH_EOF || ssh_channel_is_eof(channel.channel)) {
+			if (ssh_channel_poll(channel.channel, 0) <= 0) {
+				run.process.stdin_fd.reset();   // end of file for the program
+				return;
+			}
+			continue;
+		}
+		return;
+	}
+}
+
+void SessionRunner::finish_run(CommandChannel& channel, ssh_event event)
+{
+	VerbRun& run = *channel.run;
+	const bool was_active = channel.state == CommandChannel::State::active;
+	channel.state = CommandChannel::State::finished;   // makes sync_watches remove every watch
+	sync_watches(channel, event);
+	if (was_active)
+		channel.state = CommandChannel::State::active;
+
+	const int status = run.wait_status;
+	const int exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	const int signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(run.exited_at - run.started_at);
+	if (channel.transcript && !channel.transcript_failed) {
+		if (auto r = channel.transcript->process_exit(signal ? 0 : exit_status, signal, duration, run.bytes_out,
+		                                              run.stop_note);
+		    !r)
+			note_transcript_failure(channel, r.error());
+	}
+	spdlog::info("session={} pid {} ended: {} {} after {} ms, {} bytes out, {} bytes in{}", channel.session_id,
+	             run.process.pid, signal ? "signal" : "exit status", signal ? signal : exit_status, duration.count(),
+	             run.bytes_out, run.bytes_in, run.stop_note.empty() ? "" : "; " + run.stop_note);
+
+	const std::string note = run.stop_note;
+	const int reported = note.empty() ? exit_status : run.stop_exit_status;
+	const bool exec_signal = signal && note.empty() && channel.mode == CommandChannel::Mode::exec && channel.channel;
+	channel.run.reset();
+
+	if (exec_signal && !channel.ending) {
+		// An exec client gets the signal itself, as from sshd.
+		ssh_channel_request_send_exit_signal(channel.channel, signal_name(signal), WCOREDUMP(status) ? 1 : 0, "", "");
+		channel.last_exit_status = reported;
+		channel.ending = ChannelEnding{"exit", "", reported, true};
+		return;
+	}
+	after_command(channel, reported, note);
+}
+
+void SessionRunner::check_time_and_revocation(CommandChannel& channel)
+{
+	if (channel.ending || !channel.connection)
+		return;
+	Connection& connection = *channel.connection;
+	const auto& cert = connection.grant->certificate;
+	const std::int64_t now = unix_now();
+	const std::int64_t left = static_cast<std::int64_t>(cert.valid_before) - now;
+
+	if (left <= 0) {
+		channel.ending = ChannelEnding{"expired",
+		                               "the certificate expired at " + std::to_string(cert.valid_before) +
+		                                   " (seconds since the epoch); the session is over. Get a new certificate.",
+		                               kExitExpired};
+	} else if (auto revoked = revocation_.check(cert); !revoked) {
+		channel.ending = ChannelEnding{"revoked", revoked.error().message + "; the session is over", kExitRevoked};
+	} else if (!channel.expiry_warned && channel.mode != CommandChannel::Mode::exec &&
+	           left <= channel.policy->config.expiry_warning.count()) {
+		channel.expiry_warned = true;
+		tell_client(channel, "the certificate expires in " + format_time_left(left) + "; the session ends then");
+		channel.prompt_shown = false;
+		if (channel.transcript && !channel.transcript_failed) {
+			if (auto r = channel.transcript->warning("certificate expires in " + std::to_string(left) + " s"); !r)
+				note_transcript_failure(channel, r.error());
+		}
+		return;
+	} else {
+		return;
+	}
+
+	spdlog::warn("session={} ending: {}", channel.session_id, channel.ending->message);
+	if (channel.run)
+		stop_verb(channel, channel.ending->message, channel.ending->exit_status);
+}
+
+void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
+{
+	if (channel.state == CommandChannel::State::finished)
+		return;
+	if (channel.state == CommandChannel::State::open) {
+		if (channel.mode != CommandChannel::Mode::none && channel.connection)
+			begin_channel(channel);
+		return;
+	}
+
+	const auto now = std::chrono::steady_clock::now();
+	if (channel.connection)
+		check_time_and_revocation(channel);
+
+	if (channel.run) {
+		VerbRun& run = *channel.run;
+		if (run.paused && (!channel.channel || ssh_channel_window_size(channel.channel) > 0))
+			run.paused = false;
+		if (channel.transcript_failed)
+			stop_verb(channel, "recording the output failed, so the program was stopped", kExitInternal);
+		if (run.bytes_out > run.max_output_bytes)
+			stop_verb(channel,
+			          "output exceeded the verb's limit of " + std::to_string(run.max_output_bytes) +
+			              " bytes, so the program was stopped",
+			          kExitOutputLimit);
+		if (run.timeout.count() > 0 && now - run.started_at > run.timeout)
+			stop_verb(channel, "timed out after " + std::to_string(run.timeout.count()) + " s", kExitTimedOut);
+		if (run.term_sent && !run.kill_sent && now - run.term_sent_at > kKillGrace) {
+			run.kill_sent = true;
+			::kill(-run.process.pid, SIGKILL);
+		}
+		if (run.process.stdin_fd)
+			feed_stdin(channel);
+
+		// A program whose children keep its pipes open after it exits is
+		// given two seconds to close them before the command ends anyway.
+		if (run.exited && ((!run.stdout_open && !run.stderr_open) || now - run.exited_at > std::chrono::seconds(2))) {
+			finish_run(channel, event);
+		} else {
+			sync_watches(channel, event);
+			if (channel.pty || !run.process.stdin_fd)
+				pull_input(channel);
+			return;
+		}
+	}
+
+	if (channel.ending || !channel.connection) {
+		finish_channel(channel, event);
+		return;
+	}
+
+	pull_input(channel);
+	while (!channel.run && !channel.ending && !channel.lines.empty()) {
+		const std::string line = std::move(channel.lines.front());
+		channel.lines.pop_front();
+		run_line(channel, line, event);
+	}
+	if (channel.run || channel.ending) {
+		if (channel.ending && !channel.run)
+			finish_channel(channel, event);
+		return;
+	}
+
+	if (channel.mode == CommandChannel::Mode::exec || channel.input_eof) {
+		channel.ending = ChannelEnding{channel.client_end_reason, "", channel.last_exit_status};
+		finish_channel(channel, event);
+		return;
+	}
+	if (channel.pty && !channel.prompt_shown) {
+		std::string screen = channel.output_at_line_start ? "" : "\r\n";
+		channel.editor->set_prompt(shell_prompt(*channel.connection->grant->role,
+		                                        static_cast<std::int64_t>(channel.connection->grant->certificate.valid_before) -
+		                                            unix_now()));
+		channel.editor->redraw(screen);
+		write_to_client(channel, screen, false);
+		channel.prompt_shown = true;
+	}
+	if (now - channel.last_activity > channel.policy->config.idle_timeout) {
+		channel.ending = ChannelEnding{"idle-timeout",
+		                               "idle for " + format_time_left(channel.policy->config.idle_timeout.count()) +
+		                                   " (idle_timeout); the session is over",
+		                               kExitIdle};
+		finish_channel(channel, event);
+	}
+}
+
+}  // namespace jead
