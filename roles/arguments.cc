@@ -19,7 +19,9 @@ namespace {
 
 constexpr std::size_t kShownValueBytes = 128;
 
-std::string shown(std::string_view value)
+// Quotes and escapes a client value for an error message, cut at
+// kShownValueBytes.
+std::string quote_value(std::string_view value)
 {
 	return escape_untrusted(value, kShownValueBytes);
 }
@@ -27,7 +29,7 @@ std::string shown(std::string_view value)
 // Builds `argument "NAME": "VALUE" RULE`.
 tl::unexpected<Error> reject(Errc code, const ArgSpec& spec, std::string_view value, std::string_view rule)
 {
-	return fail(code, "argument \"" + spec.name + "\": " + shown(value) + " " + std::string(rule));
+	return fail(code, "argument \"" + spec.name + "\": " + quote_value(value) + " " + std::string(rule));
 }
 
 tl::unexpected<Error> reject(const ArgSpec& spec, std::string_view value, std::string_view rule)
@@ -163,7 +165,7 @@ Result<std::shared_ptr<const std::regex>> compile_pattern(const std::string& pat
 	try {
 		return std::make_shared<const std::regex>(pattern, flags);
 	} catch (const std::regex_error& e) {
-		return fail(Errc::invalid, "pattern " + shown(pattern) + " is not a valid ECMAScript regular expression: " + e.what());
+		return fail(Errc::invalid, "pattern " + quote_value(pattern) + " is not a valid ECMAScript regular expression: " + e.what());
 	}
 }
 
@@ -187,7 +189,7 @@ Result<std::string> validate_string(const ArgSpec& spec, std::string_view value)
 		return reject(spec, value, std::string("could not be matched against the pattern: ") + e.what());
 	}
 	if (!matched)
-		return reject(spec, value, "does not match the pattern " + shown(spec.pattern));
+		return reject(spec, value, "does not match the pattern " + quote_value(spec.pattern));
 	return std::string(value);
 }
 
@@ -253,10 +255,10 @@ Result<std::string> real_path(const std::string& path)
 }
 
 // Resolves every symbolic link in the normalised absolute `path`, like
-// realpath(3). A path that does not exist resolves its longest existing
-// ancestor and appends the missing components; a missing component that is
-// itself a dangling symbolic link is an error, because a program writing
-// to it would follow the link.
+// realpath(3). For a path that does not exist, it resolves the longest
+// existing ancestor and appends the missing components. A missing component
+// that is itself a dangling symbolic link is an error, because a program
+// writing to it would follow the link.
 Result<ResolvedPath> resolve_links(const std::string& path)
 {
 	errno = 0;
@@ -328,7 +330,7 @@ Result<std::string> validate_path(const ArgSpec& spec, std::string_view value)
 		resolved_inside = resolved_inside || path_within(resolved->path, resolved_prefix(prefix));
 	if (!resolved_inside)
 		return reject(Errc::denied, spec, value,
-		              "resolves to " + shown(resolved->path) + ", which is not under any of: " + join(spec.prefixes));
+		              "resolves to " + quote_value(resolved->path) + ", which is not under any of: " + join(spec.prefixes));
 
 	if (resolved->exists && spec.path_kind != PathKind::any) {
 		struct stat info {};
@@ -565,7 +567,7 @@ Result<std::string> validate_size(const ArgSpec& spec, std::string_view value)
 Result<std::string> validate_flag(const ArgSpec& spec, std::string_view value)
 {
 	if (value != spec.flag_text)
-		return reject(spec, value, "is not the switch " + shown(spec.flag_text));
+		return reject(spec, value, "is not the switch " + quote_value(spec.flag_text));
 	return spec.flag_text;
 }
 

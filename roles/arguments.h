@@ -1,7 +1,7 @@
 // Typed argument validators: one function per argument type. Each takes the
-// argument's spec and one word typed by the client, and returns the
-// canonical value that becomes exactly one argv element, or an error whose
-// message names the argument, the value (escaped) and the rule it broke:
+// argument's spec and one word typed by the client. It returns the canonical
+// value, which becomes exactly one argv element, or an error whose message
+// names the argument, the value (escaped) and the rule it broke:
 //   argument "unit": "foo" is not one of: nginx.service, php-fpm.service
 // All are pure functions except validate_path(), which reads the file system
 // to resolve symbolic links.

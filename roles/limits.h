@@ -29,8 +29,8 @@ inline constexpr std::size_t kDefaultVariadicMaxCount = 16;
 // Typed arguments.
 inline constexpr std::size_t kMaxPatternBytes = 512;
 inline constexpr std::size_t kDefaultStringMaxLength = 256;
-// Upper bound for a string argument's max_length. It also bounds the input
-// that std::regex_match sees.
+// Upper bound for a string argument's max_length, which also bounds the
+// length of the values std::regex_match runs on.
 inline constexpr std::size_t kMaxStringMaxLength = 1024;
 inline constexpr std::size_t kMaxPathBytes = 4096;           // PATH_MAX on Linux
 inline constexpr std::size_t kMaxPathComponents = 256;

@@ -139,10 +139,10 @@ std::string verb_usage(const Verb& verb)
 			usage += "[" + arg.flag_text + "]";
 			continue;
 		}
-		std::string shown = display_name(arg);
+		std::string placeholder = display_name(arg);
 		if (arg.variadic)
-			shown += "...";
-		usage += arg.optional ? "[" + shown + "]" : shown;
+			placeholder += "...";
+		usage += arg.optional ? "[" + placeholder + "]" : placeholder;
 	}
 	return usage;
 }

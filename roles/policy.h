@@ -24,11 +24,10 @@ struct Decision {
 // argument by its type and fills the argv template. Nothing runs here.
 // Denial reasons are one line starting with "denied: ", for example
 //   denied: argument "unit": "foo" is not one of: nginx.service, php-fpm.service
-// Words are bound to arguments in this order: a word equal to a flag
-// argument's switch sets that flag wherever it appears, the other words
-// fill the positional arguments in declaration order, optional ones only
-// after every required one is filled, and a variadic last argument takes
-// the rest up to its max_count.
+// A word equal to a flag argument's switch sets that flag wherever it
+// appears. The other words fill the positional arguments in declaration
+// order: required ones first, then optional ones while words remain, and a
+// variadic last argument takes the rest up to its max_count.
 Decision decide(const Role& role, std::string_view command_line);
 
 // Returns the usage line of a verb, such as "restart UNIT" or

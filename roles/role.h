@@ -19,8 +19,7 @@ namespace jead {
 
 enum class ArgType { enum_, int_, string, path, hostname, ip, cidr, duration, size, flag };
 
-// What a path argument must name once resolved: a regular file, a
-// directory, or either.
+// The kind of file system object a path argument must name once resolved.
 enum class PathKind { any, file, dir };
 
 struct ArgSpec {

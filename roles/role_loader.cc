@@ -770,11 +770,11 @@ Result<void> parse_role_table(const Reader& reader, const toml::table& root, Rol
 // Reads at most limits::kMaxRoleFileBytes from a regular file.
 Result<std::string> read_role_file(const std::filesystem::path& file)
 {
-	const std::string shown = file.string();
+	const std::string file_name = file.string();
 	const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return fail(errno == ENOENT ? Errc::not_found : Errc::io,
-		            shown + ": could not open role file: " + std::strerror(errno));
+		            file_name + ": could not open role file: " + std::strerror(errno));
 	struct FdCloser {
 		int fd;
 		~FdCloser() { ::close(fd); }
@@ -782,29 +782,30 @@ Result<std::string> read_role_file(const std::filesystem::path& file)
 
 	struct stat info {};
 	if (::fstat(fd, &info) != 0)
-		return fail(Errc::io, shown + ": could not stat role file: " + std::strerror(errno));
+		return fail(Errc::io, file_name + ": could not stat role file: " + std::strerror(errno));
 	if (!S_ISREG(info.st_mode))
-		return fail(Errc::invalid, shown + ": role file is not a regular file");
+		return fail(Errc::invalid, file_name + ": role file is not a regular file");
 	if (static_cast<std::uint64_t>(info.st_size) > limits::kMaxRoleFileBytes)
-		return fail(Errc::limit, shown + ": role file is " + std::to_string(info.st_size) +
+		return fail(Errc::limit, file_name + ": role file is " + std::to_string(info.st_size) +
 		                             " bytes, larger than the maximum of " + std::to_string(limits::kMaxRoleFileBytes));
 
 	std::string text(limits::kMaxRoleFileBytes + 1, '\0');
 	std::size_t used = 0;
-	// Each successful read adds at least one byte, and the buffer holds one
-	// byte more than the cap, so the loop ends by EOF, error or overflow.
+	// Each successful read adds at least one byte, and the buffer has room
+	// for one byte more than the cap, so the loop ends by EOF, error or
+	// overflow.
 	while (used < text.size()) {
 		const ssize_t n = ::read(fd, text.data() + used, text.size() - used);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return fail(Errc::io, shown + ": could not read role file: " + std::strerror(errno));
+			return fail(Errc::io, file_name + ": could not read role file: " + std::strerror(errno));
 		if (n == 0)
 			break;
 		used += static_cast<std::size_t>(n);
 	}
 	if (used > limits::kMaxRoleFileBytes)
-		return fail(Errc::limit, shown + ": role file grew beyond the maximum of " +
+		return fail(Errc::limit, file_name + ": role file grew beyond the maximum of " +
 		                             std::to_string(limits::kMaxRoleFileBytes) + " bytes while being read");
 	text.resize(used);
 	return text;
@@ -822,28 +823,28 @@ const Verb* Role::find_verb(std::string_view verb_name) const
 
 Result<Role> parse_role(std::string_view text, const std::filesystem::path& file)
 {
-	const std::string shown = file.string();
+	const std::string file_name = file.string();
 	if (file.extension() != ".toml")
-		return fail(Errc::invalid, shown + ": a role file name must end in \".toml\"");
+		return fail(Errc::invalid, file_name + ": a role file name must end in \".toml\"");
 	const std::string stem = file.stem().string();
 	if (!is_valid_name(stem))
-		return fail(Errc::invalid, shown + ": role name " + shown_text(stem) +
+		return fail(Errc::invalid, file_name + ": role name " + shown_text(stem) +
 		                               " (the file name without .toml) must match [a-z0-9][a-z0-9-]*, at most 64 bytes");
 	if (text.size() > limits::kMaxRoleFileBytes)
-		return fail(Errc::limit, shown + ": role file is larger than the maximum of " +
+		return fail(Errc::limit, file_name + ": role file is larger than the maximum of " +
 		                             std::to_string(limits::kMaxRoleFileBytes) + " bytes");
 
-	const Reader reader(shown);
+	const Reader reader(file_name);
 	Role role;
 	role.name = stem;
 	role.file = file;
 	try {
-		const toml::table root = toml::parse(text, shown);
+		const toml::table root = toml::parse(text, file_name);
 		JEAD_CHECK(parse_role_table(reader, root, role));
 	} catch (const toml::parse_error& e) {
 		return reader.error(e.source(), "invalid TOML: " + std::string(e.description()));
 	} catch (const std::exception& e) {
-		return fail(Errc::internal, shown + ": could not load role file: " + e.what());
+		return fail(Errc::internal, file_name + ": could not load role file: " + e.what());
 	}
 	return role;
 }

@@ -141,15 +141,15 @@ Result<std::vector<std::string>> tokenize(std::string_view line)
 
 std::string caret_line(std::string_view line, std::size_t column)
 {
-	const std::string_view shown = line.substr(0, limits::kMaxCommandLineBytes);
+	const std::string_view visible = line.substr(0, limits::kMaxCommandLineBytes);
 	std::string out;
-	out.reserve(shown.size() * 2 + 2);
-	for (const char c : shown) {
+	out.reserve(visible.size() * 2 + 2);
+	for (const char c : visible) {
 		const auto b = static_cast<std::uint8_t>(c);
 		out += (b >= 0x20 && b < 0x7F) ? c : '?';
 	}
 	out += '\n';
-	const std::size_t caret_at = column == 0 ? 0 : std::min(column - 1, shown.size());
+	const std::size_t caret_at = column == 0 ? 0 : std::min(column - 1, visible.size());
 	out.append(caret_at, ' ');
 	out += '^';
 	return out;
