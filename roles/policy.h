@@ -14,7 +14,7 @@ struct Decision {
 	bool allowed = false;
 	std::string reason;   // why it was denied; "allowed" otherwise
 	std::string verb;     // the first word, as received (may be unknown)
-	const Verb* verb_spec = nullptr;
+	const Verb* verb_spec = nullptr;  // set once the verb is found, on denials too
 	std::vector<std::pair<std::string, std::string>> arguments;  // name, canonical value
 	std::vector<std::string> argv;  // argv[0] is the absolute program path
 	std::size_t column = 0;  // 1-based column of the offending byte or word in a denial; 0 when none

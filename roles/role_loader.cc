@@ -839,6 +839,10 @@ Result<Role> parse_role(std::string_view text, const std::filesystem::path& file
 	role.name = stem;
 	role.file = file;
 	try {
+		// NOTE: header-only toml++ 3.3 compiled without NDEBUG aborts on an
+		// internal assertion for some malformed keys (such as "[\x01"). The
+		// CMake build links Debian's shared library, which reports a parse
+		// error for them instead.
 		const toml::table root = toml::parse(text, file_name);
 		JEAD_CHECK(parse_role_table(reader, root, role));
 	} catch (const toml::parse_error& e) {
