@@ -23,6 +23,8 @@ constexpr int kMaxChannelsPerConnection = 10;
 constexpr std::size_t kMaxQueuedLines = 16;
 constexpr std::size_t kMaxJsonWords = 64;
 constexpr std::size_t kInputChunk = 16 * 1024;
+// Keystrokes kept while a verb runs in the pty shell; the rest are dropped.
+constexpr std::size_t kMaxTypeahead = 4096;
 // A pty's size is clamped to this range, whatever the client sends.
 constexpr int kMaxTerminalDimension = 1000;
 
@@ -382,15 +384,25 @@ void SessionRunner::handle_editor_input(CommandChannel& channel, std::string_vie
 			note_transcript_failure(channel, r.error());
 	}
 
-	// While a verb runs, keys go nowhere but Ctrl-C, which interrupts it.
+	// While a verb runs, Ctrl-C interrupts it and other keys wait (up to a
+	// cap) for the next prompt, as type-ahead does on a terminal.
 	if (channel.run) {
-		if (bytes.find('\x03') != std::string_view::npos) {
+		const auto interrupt = bytes.find('\x03');
+		if (interrupt != std::string_view::npos) {
 			spdlog::info("session={} Ctrl-C: SIGINT to pid {}", channel.session_id, channel.run->process.pid);
 			::kill(-channel.run->process.pid, SIGINT);
+			channel.typeahead.clear();
+			bytes.remove_prefix(interrupt + 1);
 		}
+		const std::size_t room = kMaxTypeahead - std::min(kMaxTypeahead, channel.typeahead.size());
+		channel.typeahead.append(bytes.substr(0, room));
 		return;
 	}
+	feed_editor(channel, bytes);
+}
 
+void SessionRunner::feed_editor(CommandChannel& channel, std::string_view bytes)
+{
 	std::string screen;
 	std::vector<LineEditor::Event> events;
 	channel.editor->feed(bytes, screen, events);

@@ -100,6 +100,7 @@ struct CommandChannel {
 	bool input_eof = false;
 	std::unique_ptr<LineEditor> editor; // shell with a pty
 	bool prompt_shown = false;
+	std::string typeahead;              // keys typed while a verb ran
 	bool output_at_line_start = true;   // pty: whether the prompt can start here
 
 	std::unique_ptr<VerbRun> run;
@@ -157,6 +158,7 @@ private:
 	void pull_input(CommandChannel& channel);
 	void feed_stdin(CommandChannel& channel);
 	void handle_editor_input(CommandChannel& channel, std::string_view bytes);
+	void feed_editor(CommandChannel& channel, std::string_view bytes);
 	void handle_shell_input(CommandChannel& channel, std::string_view bytes);
 	void run_line(CommandChannel& channel, const std::string& line, ssh_event event);
 	bool run_builtin(CommandChannel& channel, const std::string& line);

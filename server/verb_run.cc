@@ -475,6 +475,13 @@ void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
 		write_to_client(channel, screen, false);
 		channel.prompt_shown = true;
 	}
+	if (channel.pty && !channel.typeahead.empty()) {
+		const std::string keys = std::move(channel.typeahead);
+		channel.typeahead.clear();
+		feed_editor(channel, keys);
+		if (!channel.lines.empty() || channel.input_eof)
+			return;   // the next pass runs them
+	}
 	if (now - channel.last_activity > channel.policy->config.idle_timeout) {
 		channel.ending = ChannelEnding{"idle-timeout",
 		                               "idle for " + format_time_left(channel.policy->config.idle_timeout.count()) +

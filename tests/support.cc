@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -287,20 +288,106 @@ std::string JeadServer::log() const
 	return read_text(dir_ / "jead.log");
 }
 
-ProcessResult JeadServer::ssh(const std::string& role, const std::filesystem::path& key,
-                              const std::filesystem::path& cert, const std::vector<std::string>& command,
-                              const std::vector<std::string>& extra_options, const std::string& input)
+std::vector<std::string> ssh_argv(const JeadServer& server, const std::string& role, const std::filesystem::path& key,
+                                  const std::filesystem::path& cert, const std::vector<std::string>& options,
+                                  const std::vector<std::string>& command)
 {
 	std::vector<std::string> argv = {"ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
 	                                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 	                                 "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10",
-	                                 "-i", key.string(), "-p", std::to_string(port_)};
+	                                 "-i", key.string(), "-p", std::to_string(server.port())};
 	if (!cert.empty())
 		argv.insert(argv.end(), {"-o", "CertificateFile=" + cert.string()});
-	argv.insert(argv.end(), extra_options.begin(), extra_options.end());
+	argv.insert(argv.end(), options.begin(), options.end());
 	argv.push_back(role + "@127.0.0.1");
 	argv.insert(argv.end(), command.begin(), command.end());
-	return run_program(argv, input);
+	return argv;
+}
+
+ProcessResult JeadServer::ssh(const std::string& role, const std::filesystem::path& key,
+                              const std::filesystem::path& cert, const std::vector<std::string>& command,
+                              const std::vector<std::string>& extra_options, const std::string& input)
+{
+	return run_program(ssh_argv(*this, role, key, cert, extra_options, command), input);
+}
+
+PtySession::PtySession(const std::vector<std::string>& argv)
+{
+	winsize size{};
+	size.ws_col = 100;
+	size.ws_row = 30;
+	auto args = c_argv(argv);
+	pid_ = ::forkpty(&master_, nullptr, nullptr, &size);
+	REQUIRE(pid_ >= 0);
+	if (pid_ == 0) {
+		::execvp(args[0], args.data());
+		::_exit(127);
+	}
+	::fcntl(master_, F_SETFL, O_NONBLOCK);
+}
+
+PtySession::~PtySession()
+{
+	if (!exited_ && pid_ > 0) {
+		::kill(pid_, SIGKILL);
+		::waitpid(pid_, nullptr, 0);
+	}
+	if (master_ >= 0)
+		::close(master_);
+}
+
+void PtySession::send(std::string_view keys)
+{
+	std::size_t written = 0;
+	for (int attempt = 0; attempt < 1000 && written < keys.size(); ++attempt) {
+		const ssize_t n = ::write(master_, keys.data() + written, keys.size() - written);
+		if (n > 0)
+			written += static_cast<std::size_t>(n);
+		else
+			std::this_thread::sleep_for(std::chrono::milliseconds(5));
+	}
+	REQUIRE(written == keys.size());
+}
+
+bool PtySession::read_some(int timeout_ms)
+{
+	pollfd p{master_, POLLIN, 0};
+	if (::poll(&p, 1, timeout_ms) <= 0)
+		return false;
+	char buffer[4096];
+	const ssize_t n = ::read(master_, buffer, sizeof buffer);
+	if (n <= 0)
+		return false;
+	output_.append(buffer, static_cast<std::size_t>(n));
+	return true;
+}
+
+bool PtySession::wait_for(std::string_view text, std::chrono::seconds timeout)
+{
+	const auto deadline = std::chrono::steady_clock::now() + timeout;
+	while (output_.find(text, seen_from_) == std::string::npos) {
+		if (std::chrono::steady_clock::now() >= deadline)
+			return false;
+		read_some(100);
+	}
+	seen_from_ = output_.find(text, seen_from_) + text.size();
+	return true;
+}
+
+int PtySession::wait_exit(std::chrono::seconds timeout)
+{
+	const auto deadline = std::chrono::steady_clock::now() + timeout;
+	while (!exited_ && std::chrono::steady_clock::now() < deadline) {
+		read_some(100);
+		int status = 0;
+		if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+			exited_ = true;
+			exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		}
+	}
+	while (read_some(0)) {
+	}
+	return exit_status_;
 }
 
 std::vector<std::filesystem::path> JeadServer::transcripts() const
@@ -332,7 +419,17 @@ std::string test_role(const std::filesystem::path& marker)
 	     << "command = [\"" << verb << "\", \"--marker\", \"" << m << "\", \"--env\"]\n"
 	     << "\n[[verb]]\nname = \"nap\"\ndescription = \"Sleep past the verb timeout\"\n"
 	     << "command = [\"" << verb << "\", \"--marker\", \"" << m << "\", \"--sleep\", \"30\"]\n"
-	     << "timeout = \"2s\"\n";
+	     << "timeout = \"2s\"\n"
+	     << "\n[[verb]]\nname = \"hold\"\ndescription = \"Sleep for S seconds\"\n"
+	     << "command = [\"/usr/bin/sleep\", \"{seconds}\"]\n"
+	     << "args = [ { name = \"seconds\", type = \"int\", min = 1, max = 60 } ]\n"
+	     << "\n[[verb]]\nname = \"stream\"\ndescription = \"Write N bytes of zeros\"\n"
+	     << "command = [\"/usr/bin/head\", \"-c\", \"{bytes}\", \"/dev/zero\"]\n"
+	     << "args = [ { name = \"bytes\", type = \"int\", min = 1, max = 4294967296 } ]\n"
+	     << "max_output = \"8G\"\n"
+	     << "\n[[verb]]\nname = \"sink\"\ndescription = \"Hash standard input\"\n"
+	     << "command = [\"/usr/bin/sha256sum\"]\n"
+	     << "stdin = true\n";
 	return role.str();
 }
 

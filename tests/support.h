@@ -102,3 +102,42 @@ private:
 std::string test_role(const std::filesystem::path& marker);
 
 }  // namespace jead::test
+
+namespace jead::test {
+
+// A program running on a pseudo-terminal, driven like a person at a
+// keyboard: send keys, then wait (bounded) for text on the screen.
+class PtySession {
+public:
+	explicit PtySession(const std::vector<std::string>& argv);
+	~PtySession();
+	PtySession(const PtySession&) = delete;
+	PtySession& operator=(const PtySession&) = delete;
+
+	void send(std::string_view keys);
+	// Reads until `text` appears in the output after the last mark, or the
+	// timeout passes; returns whether it appeared.
+	bool wait_for(std::string_view text, std::chrono::seconds timeout = std::chrono::seconds(10));
+	// Forgets the output so far, so the next wait_for looks only at new output.
+	void mark() { seen_from_ = output_.size(); }
+	// Waits (bounded) for the program to exit; returns its status or -1.
+	int wait_exit(std::chrono::seconds timeout = std::chrono::seconds(10));
+	const std::string& output() const { return output_; }
+
+private:
+	bool read_some(int timeout_ms);
+
+	int master_ = -1;
+	pid_t pid_ = -1;
+	std::string output_;
+	std::size_t seen_from_ = 0;
+	int exit_status_ = -1;
+	bool exited_ = false;
+};
+
+// The ssh argv that JeadServer::ssh runs, for use with PtySession.
+std::vector<std::string> ssh_argv(const JeadServer& server, const std::string& role, const std::filesystem::path& key,
+                                  const std::filesystem::path& cert, const std::vector<std::string>& options,
+                                  const std::vector<std::string>& command);
+
+}  // namespace jead::test
