@@ -271,6 +271,7 @@ TEST_CASE("reader rejects invalid records", "[transcript][reader]")
 	const std::vector<Case> cases = {
 		{"", "t:1: empty line"},
 		{"[1,2]", "t:1: a record must be a JSON object"},
+		{R"({"seq":1e400})", "t:1: invalid JSON: a number is out of range"},
 		{R"({"seq":1,"t":5,"type":"input","line":"x"})", "t:1: missing field \"prev\""},
 		{prefix + R"("input")" + prev + R"(,"line":"x","extra":1})", "t:1: unknown field \"extra\""},
 		{prefix + R"("input")" + prev + R"(,"line":"x","line":"y"})", "t:1: duplicate key in a JSON object"},

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/escape.h"
 #include "transcripts/reader.h"
 #include "transcripts/render.h"
 #include "transcripts/terminal_text.h"
@@ -100,15 +101,17 @@ std::string render(const fs::path& path, bool raw = false)
 }
 
 // Returns true when `text` contains a byte or character a terminal acts on:
-// C0 controls other than \n and \t, DEL, a lone \r, the raw C1 byte 0x9b
-// and the UTF-8 encoded C1 range.
+// C0 controls other than \n and \t (a lone \r included), DEL, the UTF-8
+// encoded C1 range, and any invalid UTF-8 such as a raw 0x9b byte.
 bool contains_terminal_controls(const std::string& text)
 {
+	if (!is_valid_utf8(text))
+		return true;
 	for (std::size_t i = 0; i < text.size(); ++i) {
 		const auto b = static_cast<unsigned char>(text[i]);
 		if (b == '\n' || b == '\t')
 			continue;
-		if (b < 0x20 || b == 0x7F || b == 0x9B)
+		if (b < 0x20 || b == 0x7F)
 			return true;
 		if (b == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0)
 			return true;

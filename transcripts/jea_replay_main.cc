@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -11,6 +12,7 @@
 
 #include "transcripts/reader.h"
 #include "transcripts/render.h"
+#include "transcripts/signing.h"
 #include "transcripts/terminal_text.h"
 #include "transcripts/verify.h"
 
@@ -44,9 +46,13 @@ constexpr std::string_view kUsage =
 	"                      start time, role, key ID, serial, client, commands,\n"
 	"                      denied commands, end reason and integrity. --json\n"
 	"                      prints a JSON array instead.\n"
-	"  verify PATH         Check seq numbers and the SHA-256 chain of FILE, or of\n"
+	"  verify [--key PUB] PATH\n"
+	"                      Check seq numbers and the SHA-256 chain of FILE, or of\n"
 	"                      every *.jsonl file in DIR, and print ok, unsealed,\n"
-	"                      truncated, tampered or unreadable for each.\n"
+	"                      truncated, tampered or unreadable for each. With\n"
+	"                      --key, PUB is a PEM Ed25519 public key: every\n"
+	"                      checkpoint must be signed by it, and ok also needs a\n"
+	"                      signed checkpoint after the end record.\n"
 	"  help, --help        Print this help.\n"
 	"\n"
 	"Exit status: 0 if every transcript is ok, 1 if any is unsealed, truncated,\n"
@@ -77,7 +83,7 @@ Result<std::vector<fs::path>> list_transcript_files(const fs::path& dir)
 	std::error_code error;
 	fs::directory_iterator it(dir, error);
 	if (error)
-		return fail(Errc::io, "cannot open directory " + display_token(dir.string()) + ": " + error.message());
+		return fail(Errc::io, "open of directory " + display_token(dir.string()) + " failed: " + error.message());
 
 	std::vector<fs::path> files;
 	std::size_t seen = 0;
@@ -149,12 +155,23 @@ int run_list(const fs::path& dir, bool json)
 	return problem ? kExitProblem : kExitOk;
 }
 
-int run_verify(const fs::path& path)
+int run_verify(const fs::path& path, const fs::path& key_path)
 {
+	std::optional<TranscriptVerifyKey> key;
+	if (!key_path.empty()) {
+		auto loaded = TranscriptVerifyKey::load(key_path);
+		if (!loaded) {
+			print_error("jea-replay: " + escape_for_terminal(loaded.error().message, TextLayout::single_line));
+			return kExitUsage;
+		}
+		key = std::move(*loaded);
+	}
+	const TranscriptVerifyKey* key_pointer = key ? &*key : nullptr;
+
 	std::error_code error;
 	const bool is_directory = fs::is_directory(fs::symlink_status(path, error));
 	if (!is_directory) {
-		const VerifyResult result = verify_transcript_file(path);
+		const VerifyResult result = verify_transcript_file(path, {}, key_pointer);
 		print(describe_verify_result(result) + "\n");
 		return result.status == VerifyStatus::ok ? kExitOk : kExitProblem;
 	}
@@ -172,7 +189,7 @@ int run_verify(const fs::path& path)
 	std::vector<VerifyResult> results;
 	bool problem = false;
 	for (const auto& file : *files) {
-		results.push_back(verify_transcript_file(file));
+		results.push_back(verify_transcript_file(file, {}, key_pointer));
 		print(describe_verify_result(results.back()) + "\n");
 		problem = problem || results.back().status != VerifyStatus::ok;
 	}
@@ -183,17 +200,25 @@ int run_verify(const fs::path& path)
 	return problem ? kExitProblem : kExitOk;
 }
 
-// Parses "COMMAND [--flag] PATH" where `flag` is the command's only option.
+// Parses "COMMAND [--flag] [--key FILE] PATH" where `flag` is the command's
+// only boolean option and --key is accepted when `accepts_key` is set.
 struct CommandLine {
 	bool flag = false;
+	std::string key;
 	std::string path;
 };
 
-Result<CommandLine> parse_arguments(const std::vector<std::string_view>& args, std::string_view flag)
+Result<CommandLine> parse_arguments(const std::vector<std::string_view>& args, std::string_view flag,
+                                    bool accepts_key)
 {
 	CommandLine parsed;
-	for (const auto arg : args) {
-		if (!flag.empty() && arg == flag) {
+	for (std::size_t i = 0; i < args.size(); ++i) {
+		const std::string_view arg = args[i];
+		if (accepts_key && arg == "--key") {
+			if (i + 1 == args.size())
+				return fail(Errc::invalid, "--key needs a public key file");
+			parsed.key = args[++i];
+		} else if (!flag.empty() && arg == flag) {
 			parsed.flag = true;
 		} else if (arg.size() > 1 && arg.front() == '-') {
 			return fail(Errc::invalid, "unknown option " + display_token(arg));
@@ -234,7 +259,7 @@ int main(int argc, char** argv)
 	else if (command != "verify")
 		return usage_error("unknown command " + display_token(command));
 
-	auto parsed = parse_arguments(args, flag);
+	auto parsed = parse_arguments(args, flag, command == "verify");
 	if (!parsed)
 		return usage_error(std::string(command) + ": " + parsed.error().message);
 
@@ -242,5 +267,5 @@ int main(int argc, char** argv)
 		return run_show(parsed->path, parsed->flag);
 	if (command == "list")
 		return run_list(parsed->path, parsed->flag);
-	return run_verify(parsed->path);
+	return run_verify(parsed->path, parsed->key);
 }

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.h"
 #include "common/escape.h"
 
 namespace jead {
@@ -267,6 +268,19 @@ Result<RecordBody> parse_end(FieldReader& f)
 	return r;
 }
 
+Result<RecordBody> parse_checkpoint(FieldReader& f)
+{
+	CheckpointRecord r;
+	std::string encoded;
+	JEAD_ASSIGN_OR_RETURN(r.key_fingerprint, f.get_string("key"));
+	JEAD_ASSIGN_OR_RETURN(encoded, f.get_string("signature"));
+	auto signature = base64_decode(encoded);
+	if (!signature || signature->size() != 64)
+		return fail(Errc::invalid, "field \"signature\" must be 64 bytes in base64");
+	r.signature.assign(signature->begin(), signature->end());
+	return r;
+}
+
 Result<RecordBody> parse_body(std::string_view type, FieldReader& f)
 {
 	if (type == "header")
@@ -294,6 +308,8 @@ Result<RecordBody> parse_body(std::string_view type, FieldReader& f)
 		JEAD_ASSIGN_OR_RETURN(r.data, f.get_bytes("data"));
 		return r;
 	}
+	if (type == "checkpoint")
+		return parse_checkpoint(f);
 	if (type == "warning") {
 		WarningRecord r;
 		JEAD_ASSIGN_OR_RETURN(r.text, f.get_bytes("text"));
@@ -335,6 +351,11 @@ Result<json> parse_json_strictly(std::string_view line)
 		// the position is reported. e.byte is the 1-based column of the last
 		// character read.
 		return fail(Errc::invalid, "invalid JSON at column " + std::to_string(e.byte));
+	} catch (const json::out_of_range&) {
+		// nlohmann throws this for a number such as 1e400 that no double holds.
+		return fail(Errc::invalid, "invalid JSON: a number is out of range");
+	} catch (const json::exception&) {
+		return fail(Errc::invalid, "invalid JSON");
 	}
 	if (duplicate)
 		return fail(Errc::invalid, "duplicate key in a JSON object");
@@ -373,8 +394,8 @@ Result<TranscriptRecord> parse_record(std::string_view line)
 std::string_view record_type_name(const RecordBody& body)
 {
 	// In the order of the RecordBody alternatives.
-	static constexpr std::string_view names[] = {"header", "input", "decision", "process_start", "output",
-	                                             "process_exit", "end", "keystrokes", "warning"};
+	static constexpr std::string_view names[] = {"header", "input",      "decision", "process_start", "output",
+	                                             "process_exit", "end", "keystrokes", "warning", "checkpoint"};
 	static_assert(std::size(names) == std::variant_size_v<RecordBody>);
 	return names[body.index()];
 }

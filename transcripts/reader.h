@@ -58,9 +58,16 @@ struct WarningRecord {
 	std::string text;
 };
 
+// An Ed25519 signature over checkpoint_message(prev), see signing.h.
+struct CheckpointRecord {
+	std::string key_fingerprint;  // "SHA256:..." of the signing key
+	std::string signature;        // 64 raw bytes
+};
+
 // The type-specific part of a record. DecisionRecord is the writer's type.
 using RecordBody = std::variant<HeaderRecord, InputRecord, DecisionRecord, ProcessStartRecord,
-                                OutputRecord, ProcessExitRecord, EndRecord, KeystrokesRecord, WarningRecord>;
+                                OutputRecord, ProcessExitRecord, EndRecord, KeystrokesRecord, WarningRecord,
+                                CheckpointRecord>;
 
 struct TranscriptRecord {
 	std::uint64_t seq = 0;

@@ -191,6 +191,9 @@ void render_record(std::string& out, const std::vector<TranscriptRecord>& record
 		out += record_label(record, "keys") + quote_for_terminal(keys->data) + "\n";
 	} else if (const auto* warning = std::get_if<WarningRecord>(&body)) {
 		out += record_label(record, "warning") + quote_for_terminal(warning->text) + "\n";
+	} else if (const auto* checkpoint = std::get_if<CheckpointRecord>(&body)) {
+		// The integrity line says whether the signature was checked.
+		out += record_label(record, "checkpoint") + "signed by " + display_token(checkpoint->key_fingerprint) + "\n";
 	}
 }
 

@@ -3,6 +3,7 @@
 #include <set>
 #include <variant>
 
+#include "transcripts/signing.h"
 #include "transcripts/terminal_text.h"
 
 namespace jead {
@@ -20,7 +21,9 @@ public:
 		bad_seq_ = expected;
 		blames_previous_ = false;
 
-		if (ended_)
+		// Only the checkpoint that signs the end record may follow it.
+		const bool is_checkpoint = std::holds_alternative<CheckpointRecord>(record.body);
+		if (ended_ && (!is_checkpoint || end_checkpointed_))
 			return "record after the end record";
 		if (record.seq != expected)
 			return "expected seq " + std::to_string(expected) + ", found seq " + std::to_string(record.seq) +
@@ -48,6 +51,8 @@ public:
 			ended_ = true;
 			end_reason_ = end->reason;
 		}
+		if (ended_ && is_checkpoint)
+			end_checkpointed_ = true;
 		last_hash_ = record.hash;
 		last_t_ = record.t_ms;
 		++next_seq_;
@@ -58,6 +63,8 @@ public:
 	// True when the failure blames the record before the one checked.
 	bool blames_previous() const { return blames_previous_; }
 	bool ended() const { return ended_; }
+	// True when a checkpoint directly follows the end record.
+	bool end_checkpointed() const { return end_checkpointed_; }
 	const std::string& end_reason() const { return end_reason_; }
 
 private:
@@ -67,6 +74,7 @@ private:
 	std::string last_hash_;
 	std::string end_reason_;
 	bool ended_ = false;
+	bool end_checkpointed_ = false;
 	bool blames_previous_ = false;
 };
 
@@ -108,10 +116,25 @@ std::string_view verify_status_name(VerifyStatus status)
 	return "unknown";
 }
 
-VerifyResult verify_transcript(std::string_view content, std::string name, const ReadLimits& limits)
+// Returns an empty string when the checkpoint verifies with `key`, else why not.
+std::string check_signature(const TranscriptRecord& record, const CheckpointRecord& checkpoint,
+                            const TranscriptVerifyKey& key)
+{
+	if (checkpoint.key_fingerprint != key.fingerprint())
+		return "line " + std::to_string(record.line_number) + ": checkpoint signed by key " +
+		       escape_for_terminal(checkpoint.key_fingerprint, TextLayout::single_line) + ", not by the given key " +
+		       key.fingerprint();
+	if (!key.verify(checkpoint_message(record.prev), checkpoint.signature))
+		return "line " + std::to_string(record.line_number) + ": the checkpoint signature does not verify";
+	return {};
+}
+
+VerifyResult verify_transcript(std::string_view content, std::string name, const ReadLimits& limits,
+                               const TranscriptVerifyKey* key)
 {
 	VerifyResult result;
 	result.name = name;
+	result.signatures_checked = key != nullptr;
 	TranscriptParser parser(content, std::move(name), limits);
 	ChainChecker chain;
 
@@ -136,6 +159,16 @@ VerifyResult verify_transcript(std::string_view content, std::string name, const
 			const std::size_t line = chain.blames_previous() ? r.line_number - 1 : r.line_number;
 			mark_tampered(result, chain.bad_seq(), line, "line " + std::to_string(r.line_number) + ": " + why);
 			return result;
+		}
+		if (const auto* checkpoint = std::get_if<CheckpointRecord>(&r.body)) {
+			result.checkpoints += 1;
+			if (key != nullptr) {
+				if (std::string why = check_signature(r, *checkpoint, *key); !why.empty()) {
+					mark_tampered(result, r.seq, r.line_number, why);
+					return result;
+				}
+				result.signed_through = r.seq - 1;
+			}
 		}
 		if (r.seq == 0)
 			result.header_prev = r.prev;
@@ -166,11 +199,17 @@ VerifyResult verify_transcript(std::string_view content, std::string name, const
 		result.detail = "no end record: the session is still running, or jead stopped before ending it";
 		return result;
 	}
+	if (key != nullptr && !chain.end_checkpointed()) {
+		result.status = VerifyStatus::unsealed;
+		result.detail = "the end record is not signed: no checkpoint follows it";
+		return result;
+	}
 	result.status = VerifyStatus::ok;
 	return result;
 }
 
-VerifyResult verify_transcript_file(const std::filesystem::path& path, const ReadLimits& limits)
+VerifyResult verify_transcript_file(const std::filesystem::path& path, const ReadLimits& limits,
+                                    const TranscriptVerifyKey* key)
 {
 	auto content = read_transcript_bytes(path, limits);
 	if (!content) {
@@ -180,19 +219,25 @@ VerifyResult verify_transcript_file(const std::filesystem::path& path, const Rea
 		result.detail = content.error().message;
 		return result;
 	}
-	return verify_transcript(*content, path.string(), limits);
+	return verify_transcript(*content, path.string(), limits, key);
 }
 
 std::string describe_verify_result(const VerifyResult& result)
 {
 	const std::string name = display_token(result.name);
-	const std::string through = result.verified_through
+	std::string through = result.verified_through
 		? "verified through seq " + std::to_string(*result.verified_through)
 		: "no record verified";
+	if (result.signatures_checked)
+		through += result.signed_through ? ", signed through seq " + std::to_string(*result.signed_through)
+		                                 : ", no valid signature";
 	const std::string& detail = result.detail;
 
 	switch (result.status) {
 	case VerifyStatus::ok:
+		if (result.signatures_checked)
+			return name + ": ok (" + std::to_string(result.records) + " records, end: " + result.end_reason +
+			       ", signed through seq " + std::to_string(result.signed_through.value_or(0)) + ")";
 		return name + ": ok (" + std::to_string(result.records) + " records, end: " + result.end_reason + ")";
 	case VerifyStatus::unsealed:
 		return name + ": unsealed (" + through + "): " + detail;
@@ -202,7 +247,7 @@ std::string describe_verify_result(const VerifyResult& result)
 		return name + ": tampered at seq " + std::to_string(result.bad_seq.value_or(0)) + " (line " +
 		       std::to_string(result.bad_line) + ", " + through + "): " + detail;
 	case VerifyStatus::unreadable:
-		// Read errors quote the path, which may contain any byte.
+		// Read errors contain the path, which may contain any byte.
 		return name + ": unreadable: " + escape_for_terminal(detail, TextLayout::single_line);
 	}
 	return name + ": unknown status";

@@ -1,5 +1,6 @@
 // Verification of transcripts: seq numbering, the SHA-256 chain through
-// `prev`, the record order rules and a final `end` record.
+// `prev`, the record order rules, a final `end` record and, given a public
+// key, the signatures of checkpoint records.
 #pragma once
 
 #include <cstddef>
@@ -15,8 +16,8 @@
 namespace jead {
 
 enum class VerifyStatus {
-	ok,          // chain intact and sealed by an end record
-	unsealed,    // chain intact, but no end record: the session is live, or jead stopped
+	ok,          // chain intact and sealed by an end record (signed, when a key is given)
+	unsealed,    // chain intact, but no end record (or, with a key, no signed end)
 	truncated,   // chain intact up to a last line cut short (no newline)
 	tampered,    // a record does not parse, or seq, prev or the record order is wrong
 	unreadable,  // the file cannot be read, or exceeds a ReadLimits cap
@@ -35,13 +36,23 @@ struct VerifyResult {
 	std::string header_prev;                    // the header's prev: zeros, or the predecessor's end hash
 	std::string last_hash;                      // SHA-256 of the last record that verified
 	std::string end_reason;                     // set when an end record verified
+	std::size_t checkpoints = 0;                // checkpoint records that verified
+	bool signatures_checked = false;            // a public key was given
+	std::optional<std::uint64_t> signed_through;  // seq covered by the last valid checkpoint
 };
 
-// Verifies an in-memory transcript; `name` is used in messages.
-VerifyResult verify_transcript(std::string_view content, std::string name, const ReadLimits& limits = {});
+class TranscriptVerifyKey;
+
+// Verifies an in-memory transcript, using `name` in messages. With a
+// `key`, every checkpoint must carry a valid signature by that key, and
+// status ok also requires a checkpoint right after the end record. Without
+// one, checkpoints are checked as chain links only.
+VerifyResult verify_transcript(std::string_view content, std::string name, const ReadLimits& limits = {},
+                               const TranscriptVerifyKey* key = nullptr);
 
 // Reads and verifies one file.
-VerifyResult verify_transcript_file(const std::filesystem::path& path, const ReadLimits& limits = {});
+VerifyResult verify_transcript_file(const std::filesystem::path& path, const ReadLimits& limits = {},
+                                    const TranscriptVerifyKey* key = nullptr);
 
 // Returns one line such as "FILE: ok (12 records, end: client-closed)" or
 // "FILE: tampered at seq 4 (line 5): ...". Untrusted parts are escaped.

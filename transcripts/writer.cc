@@ -12,7 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/encoding.h"
 #include "transcripts/record_format.h"
+#include "transcripts/signing.h"
 
 namespace jead {
 
@@ -136,6 +138,9 @@ struct TranscriptWriter::Impl {
 	std::chrono::steady_clock::time_point start;
 	std::optional<Error> failure;  // the first write error, after which every record is rejected
 	bool ended = false;
+	std::optional<TranscriptSigningKey> signing_key;
+	std::uint64_t checkpoint_interval = 0;
+	std::uint64_t records_since_checkpoint = 0;
 	mutable std::mutex mutex;
 
 	~Impl()
@@ -144,7 +149,10 @@ struct TranscriptWriter::Impl {
 			::close(fd);
 	}
 
+	// Appends a record, then a checkpoint when one is due.
 	Result<void> append(std::string_view type, json fields, Durability durability);
+	Result<void> append_checkpoint(Durability durability);
+	Result<void> append_record(std::string_view type, json fields, Durability durability);
 	Result<void> write_line(const std::string& line, Durability durability);
 	tl::unexpected<Error> record_failure(const std::string& operation, int error);
 };
@@ -180,6 +188,30 @@ Result<void> TranscriptWriter::Impl::write_line(const std::string& line, Durabil
 }
 
 Result<void> TranscriptWriter::Impl::append(std::string_view type, json fields, Durability durability)
+{
+	if (auto written = append_record(type, std::move(fields), durability); !written)
+		return written;
+
+	++records_since_checkpoint;
+	if (!signing_key || checkpoint_interval == 0 || records_since_checkpoint < checkpoint_interval)
+		return {};
+	return append_checkpoint(durability);
+}
+
+Result<void> TranscriptWriter::Impl::append_checkpoint(Durability durability)
+{
+	auto signature = signing_key->sign(checkpoint_message(prev_hash));
+	if (!signature) {
+		failure = Error{Errc::internal, "signing a checkpoint for transcript " + path.string() +
+		                                    " failed: " + signature.error().message};
+		return tl::unexpected(*failure);
+	}
+	json fields{{"key", signing_key->fingerprint()}, {"signature", base64_encode(as_bytes(*signature))}};
+	records_since_checkpoint = 0;
+	return append_record("checkpoint", std::move(fields), durability);
+}
+
+Result<void> TranscriptWriter::Impl::append_record(std::string_view type, json fields, Durability durability)
 {
 	if (failure)
 		return fail(Errc::io, "transcript " + path.string() + " rejects records after an earlier error: " +
@@ -252,6 +284,13 @@ Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::create(const std::fi
 	impl.path = dir / (header.session_id + ".jsonl");
 	impl.prev_hash = std::move(previous);
 	impl.start = std::chrono::steady_clock::now();
+	impl.checkpoint_interval = options.checkpoint_interval;
+	if (!options.signing_key.empty()) {
+		auto key = TranscriptSigningKey::load(options.signing_key);
+		if (!key)
+			return tl::unexpected(key.error());
+		impl.signing_key = std::move(*key);
+	}
 
 	impl.fd = ::open(impl.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (impl.fd < 0)
@@ -356,9 +395,12 @@ Result<void> TranscriptWriter::end(std::string_view reason)
 		                               "server-shutdown, error or abnormal)");
 
 	std::lock_guard lock(impl_->mutex);
-	auto written = impl_->append("end", json{{"reason", reason}}, Durability::synced);
-	if (written)
-		impl_->ended = true;
+	auto written = impl_->append_record("end", json{{"reason", reason}}, Durability::synced);
+	if (!written)
+		return written;
+	if (impl_->signing_key)
+		written = impl_->append_checkpoint(Durability::synced);
+	impl_->ended = true;
 	return written;
 }
 

@@ -54,6 +54,12 @@ struct TranscriptOptions {
 	// `end` record line, which links transcripts into one chain. Empty means
 	// 64 zeros (no predecessor).
 	std::string previous_end_hash;
+
+	// A PEM Ed25519 private key, mode 0600. When set, the writer appends a
+	// signed `checkpoint` record after every `checkpoint_interval` records
+	// (0: none in between) and after the `end` record.
+	std::filesystem::path signing_key;
+	std::uint64_t checkpoint_interval = 100;
 };
 
 // Appends records to a transcript file. Every write error is returned with
