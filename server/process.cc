@@ -10,8 +10,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <boost/process/args.hpp>
 #include <boost/process/child.hpp>
@@ -65,6 +68,13 @@ Result<void> set_nonblocking(int fd)
 	return {};
 }
 
+// One resource limit for the child; `name` is used in its error message.
+struct ChildLimit {
+	int resource = 0;
+	rlim_t value = 0;
+	const char* name = nullptr;
+};
+
 // Holds the values the child needs after fork as plain C data, so the
 // child calls no allocator.
 struct ChildSetup {
@@ -76,7 +86,30 @@ struct ChildSetup {
 	uid_t uid = 0;
 	gid_t gid = 0;
 	const std::vector<gid_t>* groups = nullptr;
+	std::array<ChildLimit, 4> limits{};
+	std::size_t limit_count = 0;
 };
+
+// Fills setup.limits from the role's limits. Each is set as both the soft
+// and the hard limit, so the program cannot raise it again.
+void add_limits(const ResourceLimits& limits, ChildSetup& setup)
+{
+	const std::pair<const std::optional<std::uint64_t>*, ChildLimit> entries[] = {
+		{&limits.cpu_seconds, {RLIMIT_CPU, 0, "setrlimit RLIMIT_CPU (cpu_seconds) failed"}},
+		{&limits.open_files, {RLIMIT_NOFILE, 0, "setrlimit RLIMIT_NOFILE (open_files) failed"}},
+		{&limits.file_size, {RLIMIT_FSIZE, 0, "setrlimit RLIMIT_FSIZE (file_size) failed"}},
+		{&limits.processes, {RLIMIT_NPROC, 0, "setrlimit RLIMIT_NPROC (processes) failed"}},
+	};
+	for (const auto& [value, limit] : entries) {
+		if (!*value)
+			continue;
+		ChildLimit& slot = setup.limits[setup.limit_count++];
+		slot = limit;
+		// RLIM_INFINITY would mean "no limit", so a value that large is
+		// set just below it.
+		slot.value = static_cast<rlim_t>(std::min<std::uint64_t>(**value, RLIM_INFINITY - 1));
+	}
+}
 
 // Runs in the child between fork and execve. Every step is checked; a
 // failure is reported to the parent through Boost.Process's error pipe.
@@ -102,6 +135,14 @@ void setup_child(const ChildSetup& setup, Executor& exec)
 	::sigprocmask(SIG_SETMASK, &all, nullptr);
 	for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD})
 		::signal(sig, SIG_DFL);
+
+	// Limits are set while still root, so they may exceed jead's own hard
+	// limits; RLIMIT_NPROC then counts the processes of the run-as user.
+	for (std::size_t i = 0; i < setup.limit_count; ++i) {
+		const rlimit value{setup.limits[i].value, setup.limits[i].value};
+		if (::setrlimit(setup.limits[i].resource, &value) != 0)
+			fail_step(setup.limits[i].name);
+	}
 
 	if (setup.change_identity) {
 		if (::setgroups(setup.groups->size(), setup.groups->data()) != 0)
@@ -213,6 +254,7 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 	setup.uid = request.run_as.uid;
 	setup.gid = request.run_as.gid;
 	setup.groups = &request.run_as.groups;
+	add_limits(request.limits, setup);
 
 	bp::environment environment;
 	for (const auto& entry : request.environment) {

@@ -1,6 +1,7 @@
 // Starting a verb's program: an absolute path and an argv, never a shell,
 // with a fixed environment, its own process group, other descriptors
-// closed, and an optional run-as account.
+// closed, resource limits, no new privileges and an optional run-as
+// account.
 #pragma once
 
 #include <sys/types.h>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "roles/role.h"
 
 namespace jead {
 
@@ -50,6 +52,7 @@ struct SpawnRequest {
 	std::vector<std::string> environment;   // "NAME=value" entries, the whole set
 	std::optional<std::filesystem::path> working_directory;
 	RunAs run_as;
+	ResourceLimits limits;                  // set as soft and hard limits before exec
 	bool stdin_pipe = false;                // otherwise stdin is /dev/null
 };
 
@@ -61,8 +64,12 @@ struct SpawnedProcess {
 	UniqueFd stderr_fd;  // read end, non-blocking
 };
 
-// Starts the program. Setup failures in the child (chdir, setuid...) and
-// exec failures are reported as errors here, not as an exit status.
+// Starts the program. In the child, in this order: the standard streams,
+// every other descriptor marked close-on-exec, a new process group, default
+// signal handling, the resource limits, the run-as identity (only when jead
+// runs as root), PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG and the working
+// directory. Setup failures in the child and exec failures are reported as
+// errors here, not as an exit status.
 Result<SpawnedProcess> spawn_process(const SpawnRequest& request);
 
 // The environment every verb gets before the role's fixed additions.

@@ -1,5 +1,6 @@
 #include "server/revocation_watch.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -25,6 +26,22 @@ RevocationWatch::RevocationWatch(std::vector<std::filesystem::path> files)
 		entry.file = std::move(file);
 		entries_.push_back(std::move(entry));
 	}
+}
+
+void RevocationWatch::set_files(const std::vector<std::filesystem::path>& files)
+{
+	std::vector<Entry> entries;
+	for (const auto& file : files) {
+		const auto old = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.file == file; });
+		if (old != entries_.end()) {
+			entries.push_back(std::move(*old));
+		} else {
+			Entry entry;
+			entry.file = file;
+			entries.push_back(std::move(entry));
+		}
+	}
+	entries_ = std::move(entries);
 }
 
 void RevocationWatch::refresh(Entry& entry)

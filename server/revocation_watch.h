@@ -19,6 +19,10 @@ class RevocationWatch {
 public:
 	explicit RevocationWatch(std::vector<std::filesystem::path> files);
 
+	// Replaces the list of files (after a reload); files named before keep
+	// their loaded state.
+	void set_files(const std::vector<std::filesystem::path>& files);
+
 	// Stats every file, reloads those whose inode, size or modification
 	// time changed, then checks `cert` against all lists. Returns an error
 	// with the reason when the certificate is revoked or a list is unusable.

@@ -47,10 +47,16 @@ constexpr int kPollIntervalMs = 200;
 constexpr int kMaxRefusalLogsPerSecond = 20;
 
 std::atomic<bool> g_stop_requested{false};
+std::atomic<bool> g_reload_requested{false};
 
 void on_stop_signal(int)
 {
 	g_stop_requested = true;
+}
+
+void on_reload_signal(int)
+{
+	g_reload_requested = true;
 }
 
 std::string new_connection_id()
@@ -346,6 +352,26 @@ struct Server::Impl {
 		return true;
 	}
 
+	// Loads the config and roles again and swaps them in whole, or keeps
+	// the old policy when anything in the new one fails to load. The listen
+	// address and host key stay as they were until a restart.
+	void reload()
+	{
+		auto loaded = load_policy(policy->config.file);
+		if (!loaded) {
+			spdlog::error("reload failed, keeping policy {}: {}", policy->version, loaded.error().message);
+			return;
+		}
+		const auto& next = *loaded;
+		if (next->config.listen.host != policy->config.listen.host ||
+		    next->config.listen.port != policy->config.listen.port || next->config.host_key != policy->config.host_key)
+			spdlog::warn("reload: listen and host_key changes take effect only after a restart");
+		spdlog::info("reloaded: policy {} replaces {} ({} roles)", next->version, policy->version, next->roles.size());
+		policy = next;
+		revocation.set_files(policy->config.revoked_keys);
+		runner.set_policy(policy);
+	}
+
 	int run()
 	{
 		struct sigaction action {};
@@ -353,12 +379,16 @@ struct Server::Impl {
 		sigemptyset(&action.sa_mask);
 		::sigaction(SIGTERM, &action, nullptr);
 		::sigaction(SIGINT, &action, nullptr);
+		action.sa_handler = on_reload_signal;
+		::sigaction(SIGHUP, &action, nullptr);
 		::signal(SIGPIPE, SIG_IGN);
 
 		spdlog::info("listening on {}:{} with policy {} ({} roles)", policy->config.listen.host, bound_port,
 		             policy->version, policy->roles.size());
 		while (!g_stop_requested) {
 			ssh_event_dopoll(event, kPollIntervalMs);
+			if (g_reload_requested.exchange(false))
+				reload();
 			for (auto it = connections.begin(); it != connections.end();) {
 				if (service(**it))
 					++it;

@@ -139,6 +139,8 @@ public:
 	{
 	}
 
+	// Makes `policy` decide every command from now on.
+	void set_policy(std::shared_ptr<const Policy> policy) { policy_ = std::move(policy); }
 	// Returns a new channel for an authenticated connection, or null.
 	ssh_channel open_channel(Connection& connection, ssh_session session);
 	// Starts requested sessions, feeds input, runs command lines, relays

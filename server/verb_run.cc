@@ -135,12 +135,22 @@ void note_transcript_failure(CommandChannel& channel, const Error& error)
 void SessionRunner::start_verb(CommandChannel& channel, const std::string& line, ssh_event event)
 {
 	Connection& connection = *channel.connection;
-	const Role& role = *connection.grant->role;
 	const auto& cert = connection.grant->certificate;
+	// Each command is decided by the policy in force now: a reload on
+	// SIGHUP applies to the next command of every live session.
+	channel.policy = policy_;
+	const std::string& role_name = connection.grant->role->name;
+	const Role* current_role = policy_->find_role(role_name);
+	const Role& role = current_role ? *current_role : *connection.grant->role;
 
 	Decision decision;
 	const auto max_length = channel.policy->config.max_command_length;
-	if (line.size() > max_length) {
+	if (!current_role) {
+		decision.reason = "denied: role \"" + role_name + "\" is no longer in the policy";
+	} else if (!principals_granted_role(policy_->config, role_name, cert.principals)) {
+		decision.reason = "denied: no principal of this certificate is granted role \"" + role_name +
+		                  "\" any more";
+	} else if (line.size() > max_length) {
 		decision.reason = "denied: the command line is " + std::to_string(line.size()) + " bytes; the limit is " +
 		                  std::to_string(max_length) + " (max_command_length)";
 	} else if (auto revoked = revocation_.check(cert); !revoked) {

@@ -390,6 +390,23 @@ int PtySession::wait_exit(std::chrono::seconds timeout)
 	return exit_status_;
 }
 
+void JeadServer::send_signal(int sig) const
+{
+	REQUIRE(pid_ > 0);
+	REQUIRE(::kill(pid_, sig) == 0);
+}
+
+bool JeadServer::wait_for_log(std::string_view text, std::chrono::seconds timeout) const
+{
+	const auto deadline = std::chrono::steady_clock::now() + timeout;
+	while (log().find(text) == std::string::npos) {
+		if (std::chrono::steady_clock::now() >= deadline)
+			return false;
+		std::this_thread::sleep_for(std::chrono::milliseconds(50));
+	}
+	return true;
+}
+
 std::vector<std::filesystem::path> JeadServer::transcripts() const
 {
 	std::vector<std::filesystem::path> files;

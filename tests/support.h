@@ -90,6 +90,11 @@ public:
 	// The transcript files, sorted by name (and so by start time).
 	std::vector<std::filesystem::path> transcripts() const;
 
+	// Sends `sig` to the jead process.
+	void send_signal(int sig) const;
+	// Waits (at most `timeout`) until the log contains `text`.
+	bool wait_for_log(std::string_view text, std::chrono::seconds timeout = std::chrono::seconds(10)) const;
+
 private:
 	std::filesystem::path dir_;
 	std::filesystem::path ca_;
