@@ -75,10 +75,15 @@ void RevocationWatch::refresh(Entry& entry)
 	spdlog::info("revocation list {} loaded", entry.file.string());
 }
 
-Result<void> RevocationWatch::check(const Certificate& cert)
+Result<void> RevocationWatch::check(const Certificate& cert, Freshness freshness)
 {
+	const auto now = std::chrono::steady_clock::now();
+	const bool refresh_files = freshness == Freshness::now || now - refreshed_at_ >= std::chrono::seconds(1);
+	if (refresh_files)
+		refreshed_at_ = now;
 	for (auto& entry : entries_) {
-		refresh(entry);
+		if (refresh_files)
+			refresh(entry);
 		if (!entry.list)
 			return fail(Errc::denied, "revocation list " + entry.file.string() + " is unusable (" + entry.error +
 			                              "), so jead refuses everything until it is fixed");

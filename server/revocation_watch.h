@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -26,7 +27,11 @@ public:
 	// Stats every file, reloads those whose inode, size or modification
 	// time changed, then checks `cert` against all lists. Returns an error
 	// with the reason when the certificate is revoked or a list is unusable.
-	Result<void> check(const Certificate& cert);
+	// Logins and commands check with `Freshness::now`; the periodic check of
+	// live sessions uses `Freshness::recent`, which stats the files at most
+	// once per second.
+	enum class Freshness { now, recent };
+	Result<void> check(const Certificate& cert, Freshness freshness = Freshness::now);
 
 private:
 	struct Entry {
@@ -40,6 +45,7 @@ private:
 	void refresh(Entry& entry);
 
 	std::vector<Entry> entries_;
+	std::chrono::steady_clock::time_point refreshed_at_{};
 };
 
 }  // namespace jead

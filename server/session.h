@@ -108,6 +108,7 @@ struct CommandChannel {
 	int commands_run = 0;
 	std::optional<ChannelEnding> ending;
 	bool expiry_warned = false;
+	std::chrono::steady_clock::time_point next_time_check{};
 	std::chrono::steady_clock::time_point last_activity;
 	std::string client_end_reason = "exit";
 };

@@ -387,7 +387,7 @@ void SessionRunner::check_time_and_revocation(CommandChannel& channel)
 		                               "the certificate expired at " + std::to_string(cert.valid_before) +
 		                                   " (seconds since the epoch); the session is over. Get a new certificate.",
 		                               kExitExpired};
-	} else if (auto revoked = revocation_.check(cert); !revoked) {
+	} else if (auto revoked = revocation_.check(cert, RevocationWatch::Freshness::recent); !revoked) {
 		channel.ending = ChannelEnding{"revoked", revoked.error().message + "; the session is over", kExitRevoked};
 	} else if (!channel.expiry_warned && channel.mode != CommandChannel::Mode::exec &&
 	           left <= channel.policy->config.expiry_warning.count()) {
@@ -418,9 +418,13 @@ void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
 		return;
 	}
 
+	// Expiry and revocation are checked twice a second per channel, not at
+	// every wakeup of the loop, which may come per packet.
 	const auto now = std::chrono::steady_clock::now();
-	if (channel.connection)
+	if (channel.connection && now >= channel.next_time_check) {
+		channel.next_time_check = now + std::chrono::milliseconds(500);
 		check_time_and_revocation(channel);
+	}
 
 	if (channel.run) {
 		VerbRun& run = *channel.run;
