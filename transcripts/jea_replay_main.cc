@@ -169,7 +169,9 @@ int run_verify(const fs::path& path, const fs::path& key_path)
 	const TranscriptVerifyKey* key_pointer = key ? &*key : nullptr;
 
 	std::error_code error;
-	const bool is_directory = fs::is_directory(fs::symlink_status(path, error));
+	// The directory itself may be a symlink, but its files are opened
+	// without following one.
+	const bool is_directory = fs::is_directory(fs::status(path, error));
 	if (!is_directory) {
 		const VerifyResult result = verify_transcript_file(path, {}, key_pointer);
 		print(describe_verify_result(result) + "\n");

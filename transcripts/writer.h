@@ -72,7 +72,8 @@ public:
 	// Creates "<dir>/<session_id>.jsonl" with mode 0600 and writes the
 	// header durably (write, then fdatasync of the file and fsync of `dir`).
 	// Fails if the path exists (a symlink included), if the session id is
-	// not a safe file name, or if the file cannot be created or written.
+	// not a safe file name, if options.signing_key cannot be loaded, or if
+	// the file cannot be created or written.
 	static Result<std::unique_ptr<TranscriptWriter>> create(const std::filesystem::path& dir,
 	                                                        const TranscriptHeader& header,
 	                                                        const TranscriptOptions& options = {});
