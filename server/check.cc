@@ -118,7 +118,7 @@ int print_check_report(const CheckReport& report, const std::filesystem::path& c
 {
 	// "FILE:LINE:COL: message" becomes "FILE:LINE:COL: error: message", as
 	// compilers print it; an error without a position starts with "error: ".
-	static const std::regex located(R"(^([^:\n]+:[0-9]+:[0-9]+): ([^]*)$)");
+	static const std::regex located(R"(^([^:\n]+:[0-9]+:[0-9]+): (.*)$)");
 	for (const auto& error : report.errors) {
 		std::smatch match;
 		if (std::regex_match(error, match, located))

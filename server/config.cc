@@ -69,6 +69,9 @@ public:
 			"max_cert_lifetime", "clock_skew", "login_grace_time", "max_auth_tries",
 			"max_unauthenticated", "max_command_length", "log_level", "grants", "idle_timeout",
 			"expiry_warning", "stop_on_error", "allow_sk_keys", "revoked_keys",
+			"max_unauthenticated_per_source", "max_connections_per_minute_per_source",
+			"max_sessions_per_certificate", "max_sessions_per_principal", "max_channels_per_connection",
+			"max_commands_per_minute",
 		};
 		for (const auto& [key, node] : root) {
 			if (!known.contains(key.str()))
@@ -107,8 +110,17 @@ public:
 		}
 		if (auto r = optional_int(root, "max_auth_tries", 1, 100, config.max_auth_tries); !r)
 			return tl::unexpected(r.error());
-		if (auto r = optional_int(root, "max_unauthenticated", 1, 100000, config.max_unauthenticated); !r)
-			return tl::unexpected(r.error());
+		for (auto [key, target] : {std::pair{"max_unauthenticated", &config.max_unauthenticated},
+		                           std::pair{"max_unauthenticated_per_source", &config.max_unauthenticated_per_source},
+		                           std::pair{"max_connections_per_minute_per_source",
+		                                     &config.max_connections_per_minute_per_source},
+		                           std::pair{"max_sessions_per_certificate", &config.max_sessions_per_certificate},
+		                           std::pair{"max_sessions_per_principal", &config.max_sessions_per_principal},
+		                           std::pair{"max_channels_per_connection", &config.max_channels_per_connection},
+		                           std::pair{"max_commands_per_minute", &config.max_commands_per_minute}}) {
+			if (auto r = optional_int(root, key, 1, 1000000, *target); !r)
+				return tl::unexpected(r.error());
+		}
 		int max_line = static_cast<int>(config.max_command_length);
 		if (auto r = optional_int(root, "max_command_length", 64, 1 << 20, max_line); !r)
 			return tl::unexpected(r.error());

@@ -44,6 +44,12 @@ struct Config {
 	std::vector<std::filesystem::path> revoked_keys;  // KRL or text revocation lists
 	int max_auth_tries = 3;
 	int max_unauthenticated = 64;
+	int max_unauthenticated_per_source = 10;
+	int max_connections_per_minute_per_source = 120;
+	int max_sessions_per_certificate = 20;     // authenticated connections per CA and serial
+	int max_sessions_per_principal = 100;      // authenticated connections per principal
+	int max_channels_per_connection = 10;
+	int max_commands_per_minute = 600;         // per session channel
 	std::size_t max_command_length = 8192;
 	std::string log_level = "info";
 	// role name -> principals granted it; matched by exact byte equality.

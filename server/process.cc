@@ -78,6 +78,7 @@ struct ChildLimit {
 // Holds the values the child needs after fork as plain C data, so the
 // child calls no allocator.
 struct ChildSetup {
+	int step_fd = -1;      // write end for the name of a failed setup step
 	int stdin_fd = -1;
 	int stdout_fd = -1;
 	int stderr_fd = -1;
@@ -117,7 +118,12 @@ template <class Executor>
 void setup_child(const ChildSetup& setup, Executor& exec)
 {
 	const auto fail_step = [&](const char* step) {
-		exec.set_error(std::error_code(errno, std::system_category()), step);
+		const int error = errno;
+		// Boost.Process passes only the error code to the parent, so the
+		// step's name goes through a pipe of its own. If this write fails,
+		// the parent reports the error code alone.
+		[[maybe_unused]] const ssize_t written = ::write(setup.step_fd, step, std::strlen(step));
+		exec.set_error(std::error_code(error, std::system_category()), step);
 		::_exit(127);
 	};
 
@@ -248,6 +254,10 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 	setup.stdin_fd = stdin_child.get();
 	setup.stdout_fd = out->write_end.get();
 	setup.stderr_fd = err->write_end.get();
+	auto step = make_pipe();
+	if (!step)
+		return tl::unexpected(step.error());
+	setup.step_fd = step->write_end.get();
 	const std::string working_directory = request.working_directory ? request.working_directory->string() : "";
 	setup.working_directory = request.working_directory ? working_directory.c_str() : nullptr;
 	setup.change_identity = ::geteuid() == 0;
@@ -268,8 +278,15 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 	const std::vector<std::string> args(request.argv.begin() + 1, request.argv.end());
 	bp::child child(bp::exe = request.argv[0], bp::args = args, bp::env = environment,
 	                bp::extend::on_exec_setup = [&setup](auto& exec) { setup_child(setup, exec); }, ec);
-	if (ec)
-		return fail(Errc::io, "cannot start " + request.argv[0] + ": " + ec.message());
+	if (ec) {
+		// The child has exited, or exec closed its copy of the write end,
+		// so with ours closed the read ends at once.
+		step->write_end.reset();
+		char failed_step[256];
+		const ssize_t n = ::read(step->read_end.get(), failed_step, sizeof failed_step);
+		const std::string where = n > 0 ? std::string(failed_step, static_cast<std::size_t>(n)) + ": " : "";
+		return fail(Errc::io, "cannot start " + request.argv[0] + ": " + where + ec.message());
+	}
 
 	SpawnedProcess process;
 	process.pid = child.id();

@@ -20,7 +20,10 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <list>
+#include <map>
+#include <optional>
 
 #include "common/escape.h"
 #include "server/session.h"
@@ -149,6 +152,7 @@ struct Server::Impl {
 	RevocationWatch revocation;
 	SessionRunner runner;
 	RefusalLogLimiter refusal_limiter;
+	std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> recent_starts;
 
 	explicit Impl(std::shared_ptr<const Policy> p)
 		: policy(std::move(p)), revocation(policy->config.revoked_keys), runner(policy, revocation)
@@ -172,12 +176,68 @@ struct Server::Impl {
 		return 0;
 	}
 
-	int unauthenticated_count() const
+	// Returns why a new connection from `ip` must be refused, or nothing.
+	// Refusing costs only the accept: no key exchange is started.
+	std::optional<std::string> admission_refusal(const std::string& ip)
 	{
-		int count = 0;
-		for (const auto& connection : connections)
-			count += connection->authenticated ? 0 : 1;
-		return count;
+		const auto& config = policy->config;
+		int unauthenticated = 0;
+		int from_source = 0;
+		for (const auto& connection : connections) {
+			if (connection->authenticated)
+				continue;
+			++unauthenticated;
+			from_source += connection->client_ip == ip ? 1 : 0;
+		}
+		if (unauthenticated >= config.max_unauthenticated)
+			return std::to_string(unauthenticated) + " connections are waiting to authenticate (max_unauthenticated)";
+		if (from_source >= config.max_unauthenticated_per_source)
+			return std::to_string(from_source) +
+			       " connections from this address are waiting to authenticate (max_unauthenticated_per_source)";
+
+		// Connection starts per source in the last minute, pruned as they
+		// age, so the map holds only addresses seen in the last minute.
+		const auto now = std::chrono::steady_clock::now();
+		for (auto it = recent_starts.begin(); it != recent_starts.end();) {
+			auto& starts = it->second;
+			while (!starts.empty() && now - starts.front() > std::chrono::minutes(1))
+				starts.pop_front();
+			it = starts.empty() ? recent_starts.erase(it) : std::next(it);
+		}
+		auto& starts = recent_starts[ip];
+		if (static_cast<int>(starts.size()) >= config.max_connections_per_minute_per_source)
+			return std::to_string(starts.size()) +
+			       " connections from this address in the last minute (max_connections_per_minute_per_source)";
+		starts.push_back(now);
+		return std::nullopt;
+	}
+
+	// Returns why an authenticated session for `cert` must be refused
+	// because of the concurrent-session caps, or nothing.
+	std::optional<std::string> session_cap_refusal(const Certificate& cert, const std::string& ca_fingerprint)
+	{
+		const auto& config = policy->config;
+		int same_certificate = 0;
+		std::map<std::string_view, int> per_principal;
+		for (const auto& connection : connections) {
+			if (!connection->authenticated)
+				continue;
+			const auto& other = connection->grant->certificate;
+			if (other.serial == cert.serial && connection->grant->ca_fingerprint == ca_fingerprint)
+				++same_certificate;
+			for (const auto& principal : other.principals)
+				++per_principal[principal];
+		}
+		if (same_certificate >= config.max_sessions_per_certificate)
+			return std::to_string(same_certificate) +
+			       " sessions are open with this certificate's serial (max_sessions_per_certificate)";
+		for (const auto& principal : cert.principals) {
+			const auto it = per_principal.find(principal);
+			if (it != per_principal.end() && it->second >= config.max_sessions_per_principal)
+				return std::to_string(it->second) + " sessions are open for principal " +
+				       escape_untrusted(principal, 64) + " (max_sessions_per_principal)";
+		}
+		return std::nullopt;
 	}
 
 	void accept_connection()
@@ -198,11 +258,10 @@ struct Server::Impl {
 		connection->accepted_at = std::chrono::steady_clock::now();
 		peer_address(ssh_get_fd(session), connection->client_ip, connection->client_port);
 
-		if (unauthenticated_count() >= policy->config.max_unauthenticated) {
-			spdlog::warn("session={} client={}:{} refused: {} connections are already waiting to authenticate "
-			             "(max_unauthenticated)",
-			             connection->id, connection->client_ip, connection->client_port,
-			             policy->config.max_unauthenticated);
+		if (auto refusal = admission_refusal(connection->client_ip)) {
+			if (refusal_limiter.allow())
+				spdlog::warn("session={} client={}:{} connection refused: {}", connection->id, connection->client_ip,
+				             connection->client_port, *refusal);
 			ssh_disconnect(session);
 			ssh_free(session);
 			return;
@@ -295,6 +354,11 @@ struct Server::Impl {
 		// accepted; only a verified signature grants anything.
 		if (signature_state == SSH_PUBLICKEY_STATE_NONE)
 			return SSH_AUTH_SUCCESS;
+
+		if (auto refusal = session_cap_refusal(grant->certificate, grant->ca_fingerprint)) {
+			refuse_login(connection, user, *refusal, &grant->certificate);
+			return SSH_AUTH_DENIED;
+		}
 
 		const auto& cert = grant->certificate;
 		std::string principals;

@@ -17,7 +17,6 @@ namespace jead {
 
 namespace {
 
-constexpr int kMaxChannelsPerConnection = 10;
 // Complete lines read ahead of the running command in a shell or the
 // subsystem; past this jead stops reading and the SSH window closes.
 constexpr std::size_t kMaxQueuedLines = 16;
@@ -243,8 +242,8 @@ ssh_channel SessionRunner::open_channel(Connection& connection, ssh_session sess
 	int open_count = 0;
 	for (const auto& channel : connection.channels)
 		open_count += channel->state == CommandChannel::State::finished ? 0 : 1;
-	if (open_count >= kMaxChannelsPerConnection) {
-		spdlog::warn("session={} channel refused: {} session channels are open (the limit per connection)",
+	if (open_count >= connection.policy->config.max_channels_per_connection) {
+		spdlog::warn("session={} channel refused: {} session channels are open (max_channels_per_connection)",
 		             connection.id, open_count);
 		return nullptr;
 	}

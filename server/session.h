@@ -109,6 +109,7 @@ struct CommandChannel {
 	std::optional<ChannelEnding> ending;
 	bool expiry_warned = false;
 	std::chrono::steady_clock::time_point next_time_check{};
+	std::deque<std::chrono::steady_clock::time_point> command_starts;   // in the last minute
 	std::chrono::steady_clock::time_point last_activity;
 	std::string client_end_reason = "exit";
 };

@@ -132,6 +132,24 @@ void note_transcript_failure(CommandChannel& channel, const Error& error)
 	              channel.transcript ? channel.transcript->path().string() : std::string("(none)"), error.message);
 }
 
+namespace {
+
+// Records a command start in the channel's one-minute window; returns
+// false when the window is full.
+bool take_command_slot(CommandChannel& channel)
+{
+	const auto now = std::chrono::steady_clock::now();
+	auto& starts = channel.command_starts;
+	while (!starts.empty() && now - starts.front() > std::chrono::minutes(1))
+		starts.pop_front();
+	if (static_cast<int>(starts.size()) >= channel.policy->config.max_commands_per_minute)
+		return false;
+	starts.push_back(now);
+	return true;
+}
+
+}  // namespace
+
 void SessionRunner::start_verb(CommandChannel& channel, const std::string& line, ssh_event event)
 {
 	Connection& connection = *channel.connection;
@@ -150,6 +168,9 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	} else if (!principals_granted_role(policy_->config, role_name, cert.principals)) {
 		decision.reason = "denied: no principal of this certificate is granted role \"" + role_name +
 		                  "\" any more";
+	} else if (!take_command_slot(channel)) {
+		decision.reason = "denied: more than " + std::to_string(policy_->config.max_commands_per_minute) +
+		                  " commands in the last minute (max_commands_per_minute); wait and retry";
 	} else if (line.size() > max_length) {
 		decision.reason = "denied: the command line is " + std::to_string(line.size()) + " bytes; the limit is " +
 		                  std::to_string(max_length) + " (max_command_length)";
