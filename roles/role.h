@@ -35,6 +35,7 @@ struct ArgSpec {
 	std::int64_t min = 0, max = 0;        // int
 	std::string pattern;                  // string: must match the whole value
 	std::size_t max_length = 256;         // string
+	bool max_length_set = false;          // string: the role file gave max_length
 	bool allow_leading_dash = false;      // string
 	std::vector<std::string> prefixes;    // path
 	std::string flag_text;                // flag: the literal switch
@@ -48,6 +49,7 @@ struct ArgSpec {
 	std::chrono::seconds min_duration{0};                 // duration, inclusive
 	std::optional<std::chrono::seconds> max_duration;     // duration, inclusive
 	std::optional<std::uint64_t> max_size;                // size in bytes, inclusive
+	std::string location;                 // "FILE:LINE:COL" of the argument's table
 };
 
 // One element of a verb's argv template after loading.
@@ -81,6 +83,16 @@ struct RoleTest {
 	std::string location;                          // "FILE:LINE:COL" of the test's table
 };
 
+// Resource limits for a role's verbs, each set with setrlimit(2) as both
+// the soft and the hard limit in the verb's process before exec. An unset
+// limit keeps the value jead itself runs with.
+struct ResourceLimits {
+	std::optional<std::uint64_t> cpu_seconds;   // RLIMIT_CPU, seconds of CPU time
+	std::optional<std::uint64_t> open_files;    // RLIMIT_NOFILE, descriptors
+	std::optional<std::uint64_t> file_size;     // RLIMIT_FSIZE, bytes
+	std::optional<std::uint64_t> processes;     // RLIMIT_NPROC, processes of the run-as user
+};
+
 struct Role {
 	std::string name;                     // the file name without ".toml"
 	std::filesystem::path file;
@@ -91,6 +103,7 @@ struct Role {
 	std::optional<std::filesystem::path> working_directory;
 	std::map<std::string, std::string> environment;  // fixed additions
 	std::vector<Verb> verbs;
+	ResourceLimits limits;                // the [limits] table
 	bool break_glass = false;             // parsed and stored; no behaviour yet
 	std::vector<RoleTest> tests;
 

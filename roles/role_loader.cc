@@ -329,6 +329,7 @@ Result<void> parse_type_settings(const Reader& reader, const toml::table& table,
 				return reader.error(max_length->source(), context + ": \"max_length\" must be 1.." +
 				                                              std::to_string(limits::kMaxStringMaxLength));
 			spec.max_length = static_cast<std::size_t>(length);
+			spec.max_length_set = true;
 		}
 		if (const auto* dash = find(table, "allow_leading_dash"))
 			JEAD_ASSIGN(spec.allow_leading_dash, reader.boolean(*dash, "allow_leading_dash"));
@@ -436,6 +437,7 @@ Result<ArgSpec> parse_arg(const Reader& reader, const toml::node& node, std::str
 		return reader.error(node.source(), "each item of \"args\" in verb " + shown_text(verb_name) + " must be a table");
 
 	ArgSpec spec;
+	spec.location = reader.where(table->source());
 	const auto* name = find(*table, "name");
 	if (name == nullptr)
 		return reader.error(table->source(), "argument of verb " + shown_text(verb_name) + " has no \"name\"");
@@ -709,6 +711,37 @@ Result<void> parse_environment(const Reader& reader, const toml::node& node, Rol
 	return {};
 }
 
+// Reads the [limits] table: positive integers, except file_size, which is
+// a size such as "1G".
+Result<void> parse_limits(const Reader& reader, const toml::node& node, ResourceLimits& limits)
+{
+	const auto* table = node.as_table();
+	if (table == nullptr)
+		return reader.error(node.source(), "\"limits\" must be a table");
+	JEAD_CHECK(reader.check_keys(*table, {"cpu_seconds", "open_files", "file_size", "processes"}, "[limits]"));
+
+	const auto count = [&](std::string_view key, std::int64_t min) -> Result<std::optional<std::uint64_t>> {
+		const auto* value = find(*table, key);
+		if (value == nullptr)
+			return std::nullopt;
+		std::int64_t number = 0;
+		JEAD_ASSIGN(number, reader.integer(*value, key));
+		if (number < min)
+			return reader.error(value->source(), "\"" + std::string(key) + "\" must be at least " + std::to_string(min));
+		return static_cast<std::uint64_t>(number);
+	};
+	JEAD_ASSIGN(limits.cpu_seconds, count("cpu_seconds", 1));
+	// Three descriptors are the standard streams, which every verb has.
+	JEAD_ASSIGN(limits.open_files, count("open_files", 3));
+	JEAD_ASSIGN(limits.processes, count("processes", 1));
+	if (const auto* file_size = find(*table, "file_size")) {
+		JEAD_ASSIGN(limits.file_size, reader.size(*file_size, "file_size"));
+		if (*limits.file_size == 0)
+			return reader.error(file_size->source(), "\"file_size\" must be above 0");
+	}
+	return {};
+}
+
 Result<void> parse_verbs(const Reader& reader, const toml::node& node, Role& role)
 {
 	const toml::array* verbs = nullptr;
@@ -740,7 +773,7 @@ Result<void> parse_role_table(const Reader& reader, const toml::table& root, Rol
 {
 	JEAD_CHECK(reader.check_keys(root,
 	                             {"description", "run_as_user", "run_as_group", "max_cert_lifetime",
-	                              "working_directory", "environment", "break_glass", "verb", "test"},
+	                              "working_directory", "environment", "limits", "break_glass", "verb", "test"},
 	                             "role"));
 
 	if (const auto* node = find(root, "description"))
@@ -758,6 +791,8 @@ Result<void> parse_role_table(const Reader& reader, const toml::table& root, Rol
 		JEAD_ASSIGN(role.working_directory, reader.absolute_path(*node, "working_directory"));
 	if (const auto* node = find(root, "environment"))
 		JEAD_CHECK(parse_environment(reader, *node, role));
+	if (const auto* node = find(root, "limits"))
+		JEAD_CHECK(parse_limits(reader, *node, role.limits));
 	if (const auto* node = find(root, "break_glass"))
 		JEAD_ASSIGN(role.break_glass, reader.boolean(*node, "break_glass"));
 	if (const auto* node = find(root, "verb"))

@@ -25,8 +25,8 @@ struct CheckReport {
 
 // Checks the policy that `config_file` describes. Every role file is
 // loaded on its own, so an error in one file does not hide errors in
-// another; load_policy() then confirms the whole policy as `jead serve`
-// would load it.
+// another. When nothing failed, load_policy() confirms the whole policy as
+// `jead serve` would load it.
 CheckReport check_policy(const std::filesystem::path& config_file);
 
 // Prints the errors, then the warnings, then one summary line, and returns

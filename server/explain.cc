@@ -101,7 +101,7 @@ std::string shown_name(std::string_view name)
 }
 
 // Returns a denial reason without its leading "denied: ", for a line whose
-// status column already says "denied".
+// status column already shows "denied".
 std::string_view reason_text(std::string_view reason)
 {
 	constexpr std::string_view kPrefix = "denied: ";
