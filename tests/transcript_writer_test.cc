@@ -231,6 +231,63 @@ TEST_CASE("writer encodes invalid UTF-8 as base64", "[transcript][writer]")
 	CHECK(parse(lines[2])["line"] == "caf\xc3\xa9");
 }
 
+TEST_CASE("writer stores control bytes as base64", "[transcript][writer]")
+{
+	TempDir dir;
+	auto writer = TranscriptWriter::create(dir.path(), sample_header());
+	REQUIRE(writer);
+	const std::string zeros(32 * 1024, '\0');
+	const std::string text = "total 8\r\n\tcaf\xc3\xa9 \"quoted\" a\\b\n";
+	REQUIRE((*writer)->output(jead::OutputStream::stdout_, jead::as_bytes(zeros)));
+	REQUIRE((*writer)->output(jead::OutputStream::stdout_, jead::as_bytes(text)));
+	REQUIRE((*writer)->output(jead::OutputStream::stdout_, jead::as_bytes("red \x1b[31mtext\n")));
+	REQUIRE((*writer)->output(jead::OutputStream::stdout_, jead::as_bytes("\n")));
+
+	const auto lines = read_lines((*writer)->path());
+	REQUIRE(lines.size() == 5);
+	CHECK(parse(lines[1])["data"] == nlohmann::json{{"b64", jead::base64_encode(jead::as_bytes(zeros))}});
+	// 32 KiB of zeros take 4/3 of their size plus the record's own fields.
+	CHECK(lines[1].size() < 32 * 1024 * 4 / 3 + 200);
+	CHECK(parse(lines[2])["data"] == text);
+	CHECK(parse(lines[3])["data"] == nlohmann::json{{"b64", jead::base64_encode(jead::as_bytes("red \x1b[31mtext\n"))}});
+	CHECK(parse(lines[4])["data"] == "\n");
+}
+
+TEST_CASE("writer chooses the shorter form for escapes", "[transcript][writer]")
+{
+	using jead::transcript::fits_json_string;
+	CHECK(fits_json_string(""));
+	CHECK(fits_json_string("\n"));
+	CHECK(fits_json_string("plain text\n"));
+	CHECK(fits_json_string("caf\xc3\xa9\x7f"));
+	CHECK_FALSE(fits_json_string(std::string(1, '\0')));
+	CHECK_FALSE(fits_json_string("\x1b"));
+	CHECK_FALSE(fits_json_string("bad\xff"));
+	// 40 quotes: 82 bytes as a string, 66 as base64 in its object.
+	CHECK_FALSE(fits_json_string(std::string(40, '"')));
+	CHECK(fits_json_string(std::string(40, '"') + std::string(100, 'x')));
+}
+
+TEST_CASE("writer serializes bytes as nlohmann does", "[transcript][writer]")
+{
+	const std::vector<std::string> cases = {
+		"",
+		"plain",
+		"tab\tline\nreturn\r quote\" backslash\\ slash/ del\x7f",
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		std::string("nul\0", 4),
+		"esc\x1b[0m",
+		"bad\xff",
+		std::string(40, '"'),
+	};
+	for (const auto& bytes : cases) {
+		INFO("case of " << bytes.size() << " bytes");
+		std::string out = "prefix";
+		jead::transcript::append_json_bytes(out, bytes);
+		CHECK(out == "prefix" + jead::transcript::encode_bytes(bytes).dump());
+	}
+}
+
 TEST_CASE("writer splits output at 32 KiB", "[transcript][writer]")
 {
 	TempDir dir;
@@ -425,7 +482,8 @@ TEST_CASE("writer records keystrokes and warnings", "[transcript][writer]")
 	const auto lines = read_lines((*writer)->path());
 	REQUIRE(lines.size() == 3);
 	CHECK(parse(lines[1])["type"] == "keystrokes");
-	CHECK(parse(lines[1])["data"] == "ls\x1b[A\r");
+	// ESC is a control byte, so the keystrokes are stored in base64.
+	CHECK(parse(lines[1])["data"] == nlohmann::json{{"b64", jead::base64_encode(jead::as_bytes("ls\x1b[A\r"))}});
 	CHECK(parse(lines[2])["type"] == "warning");
 	CHECK(parse(lines[2])["text"] == "certificate expires in 60 s");
 }

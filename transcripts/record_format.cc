@@ -21,11 +21,64 @@ bool is_sha256_hex(std::string_view text)
 	});
 }
 
+bool fits_json_string(std::string_view bytes)
+{
+	// JSON writes tab, LF, CR, '"' and '\\' as two-byte escapes and every
+	// other C0 control as a six-byte \u00XX escape.
+	std::size_t escapes = 0;
+	for (const char c : bytes) {
+		const auto b = static_cast<unsigned char>(c);
+		if (b == '\t' || b == '\n' || b == '\r' || b == '"' || b == '\\')
+			++escapes;
+		else if (b < 0x20)
+			return false;
+	}
+	// Compare the two encodings: "..." against {"b64":"..."}, whose base64
+	// is 4 characters per started 3 bytes.
+	const std::size_t string_size = bytes.size() + escapes + 2;
+	const std::size_t base64_size = (bytes.size() + 2) / 3 * 4 + 10;
+	if (string_size > base64_size)
+		return false;
+	return is_valid_utf8(bytes);
+}
+
 nlohmann::ordered_json encode_bytes(std::string_view bytes)
 {
-	if (is_valid_utf8(bytes))
+	if (fits_json_string(bytes))
 		return std::string(bytes);
 	return nlohmann::ordered_json{{"b64", base64_encode(as_bytes(bytes))}};
+}
+
+void append_json_bytes(std::string& out, std::string_view bytes)
+{
+	if (!fits_json_string(bytes)) {
+		out += "{\"b64\":\"";
+		out += base64_encode(as_bytes(bytes));
+		out += "\"}";
+		return;
+	}
+
+	// fits_json_string() leaves only these five bytes to escape. dump()
+	// writes UTF-8 and DEL as they are, and so does this.
+	out.reserve(out.size() + bytes.size() + 2);
+	out += '"';
+	std::size_t start = 0;
+	for (std::size_t i = 0; i < bytes.size(); ++i) {
+		const char* escape = nullptr;
+		switch (bytes[i]) {
+		case '"': escape = "\\\""; break;
+		case '\\': escape = "\\\\"; break;
+		case '\t': escape = "\\t"; break;
+		case '\n': escape = "\\n"; break;
+		case '\r': escape = "\\r"; break;
+		default: continue;
+		}
+		out.append(bytes, start, i - start);
+		out += escape;
+		start = i + 1;
+	}
+	out.append(bytes, start, bytes.size() - start);
+	out += '"';
 }
 
 Result<std::string> decode_bytes(const nlohmann::ordered_json& value)

@@ -21,8 +21,8 @@ inline constexpr std::size_t kMaxOutputBytesPerRecord = 32 * 1024;
 
 // Maximum length of one record line, without its newline. The writer rejects
 // longer records and the reader rejects longer lines. The largest record the
-// writer produces in practice is an output record whose 32 KiB of control
-// bytes are escaped as \u00XX: about 192 KiB.
+// writer produces in practice is an output record of 32 KiB in base64, or
+// of text whose escapes add at most a third: about 44 KiB.
 inline constexpr std::size_t kMaxLineBytes = 1024 * 1024;
 
 // The `prev` of a header that does not continue an earlier transcript.
@@ -40,9 +40,22 @@ bool is_end_reason(std::string_view reason);
 // Returns true for 64 lowercase hex digits, the form of `prev`.
 bool is_sha256_hex(std::string_view text);
 
-// Encodes untrusted bytes as a JSON value: a string when `bytes` is valid
-// UTF-8, otherwise {"b64": "<standard base64 with padding>"}.
+// Returns true when jead stores `bytes` as a JSON string: they are valid
+// UTF-8, contain no C0 control other than tab, LF and CR, and the JSON
+// string is no longer than the base64 object would be. Base64 adds a third
+// and a 10-byte wrapper, so mostly escaped text goes to base64 too.
+bool fits_json_string(std::string_view bytes);
+
+// Encodes untrusted bytes as a JSON value: a string when fits_json_string()
+// holds, otherwise {"b64": "<standard base64 with padding>"}. Text stays
+// readable in the file, and binary data costs 4/3 of its size instead of
+// up to 6 bytes per byte.
 nlohmann::ordered_json encode_bytes(std::string_view bytes);
+
+// Appends the JSON text of encode_bytes(bytes) to `out`, byte for byte what
+// nlohmann::json::dump() writes for that value, without building a JSON
+// value first. The writer uses it for bulk data such as program output.
+void append_json_bytes(std::string& out, std::string_view bytes);
 
 // Decodes a value written by encode_bytes. Rejects any other JSON type, an
 // object with keys other than "b64", and invalid base64.

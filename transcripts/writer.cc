@@ -149,10 +149,14 @@ struct TranscriptWriter::Impl {
 			::close(fd);
 	}
 
-	// Appends a record, then a checkpoint when one is due.
-	Result<void> append(std::string_view type, json fields, Durability durability);
+	// Appends a record, then a checkpoint when one is due. `data_json`, when
+	// given, is the serialized value of a last field "data", spliced into
+	// the line so that bulk data is not copied into a JSON value first.
+	Result<void> append(std::string_view type, json fields, Durability durability,
+	                    const std::string* data_json = nullptr);
 	Result<void> append_checkpoint(Durability durability);
-	Result<void> append_record(std::string_view type, json fields, Durability durability);
+	Result<void> append_record(std::string_view type, json fields, Durability durability,
+	                           const std::string* data_json = nullptr);
 	Result<void> write_line(const std::string& line, Durability durability);
 	tl::unexpected<Error> record_failure(const std::string& operation, int error);
 };
@@ -187,9 +191,10 @@ Result<void> TranscriptWriter::Impl::write_line(const std::string& line, Durabil
 	return {};
 }
 
-Result<void> TranscriptWriter::Impl::append(std::string_view type, json fields, Durability durability)
+Result<void> TranscriptWriter::Impl::append(std::string_view type, json fields, Durability durability,
+                                            const std::string* data_json)
 {
-	if (auto written = append_record(type, std::move(fields), durability); !written)
+	if (auto written = append_record(type, std::move(fields), durability, data_json); !written)
 		return written;
 
 	++records_since_checkpoint;
@@ -211,7 +216,8 @@ Result<void> TranscriptWriter::Impl::append_checkpoint(Durability durability)
 	return append_record("checkpoint", std::move(fields), durability);
 }
 
-Result<void> TranscriptWriter::Impl::append_record(std::string_view type, json fields, Durability durability)
+Result<void> TranscriptWriter::Impl::append_record(std::string_view type, json fields, Durability durability,
+                                                   const std::string* data_json)
 {
 	if (failure)
 		return fail(Errc::io, "transcript " + path.string() + " rejects records after an earlier error: " +
@@ -236,6 +242,12 @@ Result<void> TranscriptWriter::Impl::append_record(std::string_view type, json f
 		// encode_bytes only produces valid UTF-8, so this is a bug.
 		return fail(Errc::internal, "cannot serialize a " + std::string(type) + " record for " +
 		                                path.string() + ": " + e.what());
+	}
+	if (data_json != nullptr) {
+		line.pop_back();  // the closing brace of the object
+		line += ",\"data\":";
+		line += *data_json;
+		line += '}';
 	}
 	if (line.size() > transcript::kMaxLineBytes)
 		return fail(Errc::limit, "a " + std::string(type) + " record of " + std::to_string(line.size()) +
@@ -332,7 +344,9 @@ Result<void> TranscriptWriter::input(std::string_view command_line)
 Result<void> TranscriptWriter::keystrokes(std::string_view bytes)
 {
 	std::lock_guard lock(impl_->mutex);
-	return impl_->append("keystrokes", json{{"data", encode_bytes(bytes)}}, Durability::buffered_by_kernel);
+	std::string data_json;
+	transcript::append_json_bytes(data_json, bytes);
+	return impl_->append("keystrokes", json::object(), Durability::buffered_by_kernel, &data_json);
 }
 
 Result<void> TranscriptWriter::warning(std::string_view text)
@@ -360,11 +374,15 @@ Result<void> TranscriptWriter::output(OutputStream stream, std::span<const std::
 
 	// Each pass consumes at least one byte, so the loop ends after at most
 	// data.size() passes.
+	std::string data_json;
 	while (!data.empty()) {
 		const std::size_t n = utf8_aware_cut(data, transcript::kMaxOutputBytesPerRecord);
 		const std::string_view chunk(reinterpret_cast<const char*>(data.data()), n);
-		json fields{{"stream", stream_name}, {"data", encode_bytes(chunk)}};
-		if (auto written = impl_->append("output", std::move(fields), Durability::buffered_by_kernel); !written)
+		data_json.clear();
+		transcript::append_json_bytes(data_json, chunk);
+		json fields{{"stream", stream_name}};
+		if (auto written = impl_->append("output", std::move(fields), Durability::buffered_by_kernel, &data_json);
+		    !written)
 			return written;
 		data = data.subspan(n);
 	}
