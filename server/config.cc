@@ -71,7 +71,7 @@ public:
 			"expiry_warning", "stop_on_error", "allow_sk_keys", "revoked_keys",
 			"max_unauthenticated_per_source", "max_connections_per_minute_per_source",
 			"max_sessions_per_certificate", "max_sessions_per_principal", "max_channels_per_connection",
-			"max_commands_per_minute",
+			"max_commands_per_minute", "transcript_signing_key", "transcript_checkpoint_records",
 		};
 		for (const auto& [key, node] : root) {
 			if (!known.contains(key.str()))
@@ -97,6 +97,17 @@ public:
 				return tl::unexpected(value.error());
 			*target = resolve(*value);
 		}
+
+		if (const auto* key = root.get("transcript_signing_key")) {
+			const auto* s = key->as_string();
+			if (!s || s->get().empty())
+				return error(*key, "\"transcript_signing_key\" must be the file name of an Ed25519 PEM private key");
+			config.transcript_signing_key = resolve(s->get());
+		}
+		int checkpoint = static_cast<int>(config.transcript_checkpoint_records);
+		if (auto r = optional_int(root, "transcript_checkpoint_records", 0, 1000000, checkpoint); !r)
+			return tl::unexpected(r.error());
+		config.transcript_checkpoint_records = static_cast<std::uint64_t>(checkpoint);
 
 		if (auto r = parse_cas(root, config); !r)
 			return tl::unexpected(r.error());

@@ -34,6 +34,8 @@ struct Config {
 	std::vector<TrustedCa> trusted_cas;
 	std::filesystem::path roles_dir;
 	std::filesystem::path transcript_dir;
+	std::filesystem::path transcript_signing_key;       // optional: Ed25519 PEM private key
+	std::uint64_t transcript_checkpoint_records = 100;  // records between signed checkpoints
 	std::chrono::seconds max_cert_lifetime{8 * 3600};
 	std::chrono::seconds clock_skew{30};
 	std::chrono::seconds login_grace_time{30};

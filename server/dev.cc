@@ -1,13 +1,20 @@
 #include "server/dev.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <vector>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include <boost/process/args.hpp>
 #include <boost/process/child.hpp>
@@ -80,10 +87,42 @@ std::string demo_config(std::uint16_t port)
 	    << "trusted_user_ca_keys = [\"ca.pub\"]\n"
 	    << "roles_dir = \"roles\"\n"
 	    << "transcript_dir = \"transcripts\"\n"
+	    << "transcript_signing_key = \"transcript-signing-key.pem\"\n"
 	    << "max_cert_lifetime = \"8h\"\n"
 	    << "\n[grants]\n"
 	    << "demo = [\"" << kDemoPrincipal << "\"]\n";
 	return out.str();
+}
+
+// Creates the Ed25519 key pair that signs transcript checkpoints, as PEM
+// files that `jea-replay verify --key` and openssl read.
+Result<void> ensure_signing_key(const std::filesystem::path& private_file, const std::filesystem::path& public_file)
+{
+	if (std::filesystem::exists(private_file) && std::filesystem::exists(public_file))
+		return {};
+	std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"),
+	                                                       EVP_PKEY_free);
+	if (!key)
+		return fail(Errc::internal, "cannot generate an Ed25519 transcript signing key");
+
+	const auto write_pem = [&](const std::filesystem::path& file, mode_t mode, bool is_private) -> Result<void> {
+		const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+		if (fd < 0)
+			return fail(Errc::io, "cannot write " + file.string() + ": " + std::strerror(errno));
+		std::unique_ptr<FILE, decltype(&std::fclose)> out(::fdopen(fd, "w"), std::fclose);
+		if (!out) {
+			::close(fd);
+			return fail(Errc::io, "cannot write " + file.string());
+		}
+		const int ok = is_private ? PEM_write_PrivateKey(out.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr)
+		                          : PEM_write_PUBKEY(out.get(), key.get());
+		if (ok != 1)
+			return fail(Errc::io, "cannot write " + file.string());
+		return {};
+	};
+	if (auto r = write_pem(private_file, 0600, true); !r)
+		return r;
+	return write_pem(public_file, 0644, false);
 }
 
 Result<void> prepare_demo_dir(const std::filesystem::path& dir, std::uint16_t port)
@@ -102,6 +141,9 @@ Result<void> prepare_demo_dir(const std::filesystem::path& dir, std::uint16_t po
 		if (auto r = ensure_key(dir / file, comment); !r)
 			return r;
 	}
+
+	if (auto r = ensure_signing_key(dir / "transcript-signing-key.pem", dir / "transcript-signing-key.pub.pem"); !r)
+		return r;
 
 	// A fresh certificate at every start, valid for one hour from now.
 	const std::string serial = std::to_string(std::time(nullptr));
@@ -155,6 +197,8 @@ void print_try_lines(const std::filesystem::path& dir, std::uint16_t port)
 	          << base << " 'hello \"$(id)\"'\n"
 	          << "Read what was recorded:\n"
 	          << jea_replay_command() << " list " << (dir / "transcripts").string() << "\n"
+	          << jea_replay_command() << " verify --key " << (dir / "transcript-signing-key.pub.pem").string() << " "
+	          << (dir / "transcripts").string() << "\n"
 	          << std::flush;
 }
 

@@ -1,5 +1,9 @@
 #include "server/policy_state.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -7,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "server/process.h"
+#include "transcripts/signing.h"
 
 namespace jead {
 
@@ -45,6 +50,26 @@ Result<std::string> hash_policy_files(const Policy& policy)
 }
 
 }  // namespace
+
+Result<void> check_transcript_setup(const Config& config)
+{
+	struct stat st {};
+	const auto& dir = config.transcript_dir;
+	if (::stat(dir.c_str(), &st) != 0)
+		return fail(Errc::not_found, "transcript_dir " + dir.string() + ": " + std::strerror(errno) +
+		                                 "; create it with mode 0700");
+	if (!S_ISDIR(st.st_mode))
+		return fail(Errc::invalid, "transcript_dir " + dir.string() + " is not a directory");
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return fail(Errc::denied, "transcript_dir " + dir.string() +
+		                              " is writable by group or others, who could remove or replace transcripts; "
+		                              "chmod go-w it");
+	if (!config.transcript_signing_key.empty()) {
+		if (auto key = TranscriptSigningKey::load(config.transcript_signing_key); !key)
+			return fail(Errc::invalid, "transcript_signing_key: " + key.error().message);
+	}
+	return {};
+}
 
 const Role* Policy::find_role(std::string_view name) const
 {

@@ -27,4 +27,8 @@ struct Policy {
 // could never run is a load error and not a runtime surprise.
 Result<std::shared_ptr<const Policy>> load_policy(const std::filesystem::path& config_file);
 
+// Checks what every session needs before anything is served: a transcript
+// directory that only its owner can write, and a usable signing key.
+Result<void> check_transcript_setup(const Config& config);
+
 }  // namespace jead

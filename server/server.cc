@@ -393,7 +393,15 @@ struct Server::Impl {
 	bool service(Connection& connection)
 	{
 		const int status = ssh_get_status(connection.session);
-		if (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) {
+		if (status & SSH_CLOSED_ERROR) {
+			// libssh ended the connection: a protocol violation, a failed
+			// key exchange or a broken socket.
+			spdlog::warn("session={} client={}:{} connection dropped: {}", connection.id, connection.client_ip,
+			             connection.client_port, escape_untrusted(ssh_get_error(connection.session)));
+			teardown(connection, "error");
+			return false;
+		}
+		if (status & SSH_CLOSED) {
 			spdlog::debug("session={} client closed the connection", connection.id);
 			teardown(connection, "client-closed");
 			return false;
@@ -499,6 +507,9 @@ Result<void> Server::listen()
 	const auto& config = impl_->policy->config;
 	if (config.listen.port == 0)
 		return fail(Errc::invalid, "listen port 0 is not supported; name a port");
+
+	if (auto r = check_transcript_setup(config); !r)
+		return r;
 
 	impl_->bind = ssh_bind_new();
 	ssh_bind bind = impl_->bind;

@@ -285,7 +285,12 @@ void SessionRunner::begin_channel(CommandChannel& channel)
 	channel.state = CommandChannel::State::active;
 	channel.last_activity = std::chrono::steady_clock::now();
 
-	auto transcript = TranscriptWriter::create(channel.policy->config.transcript_dir, make_header(connection, channel));
+	TranscriptOptions options;
+	options.previous_end_hash = last_end_hash_;
+	options.signing_key = channel.policy->config.transcript_signing_key;
+	options.checkpoint_interval = channel.policy->config.transcript_checkpoint_records;
+	auto transcript =
+		TranscriptWriter::create(channel.policy->config.transcript_dir, make_header(connection, channel), options);
 	if (!transcript) {
 		spdlog::error("session={} cannot create a transcript: {}", channel.session_id, transcript.error().message);
 		channel.transcript_failed = true;
@@ -555,13 +560,23 @@ void SessionRunner::finish_channel(CommandChannel& channel, ssh_event event)
 		ssh_channel_close(channel.channel);
 	}
 	if (channel.transcript && !channel.transcript_failed) {
-		if (auto r = channel.transcript->end(ending.reason); !r)
-			note_transcript_failure(channel, r.error());
+		end_transcript(channel, ending.reason);
 	}
 	channel.transcript.reset();
 	channel.state = CommandChannel::State::finished;
 	spdlog::info("session={} ended: {} (exit status {}, {} commands run)", channel.session_id, ending.reason,
 	             ending.exit_status, channel.commands_run);
+}
+
+void SessionRunner::end_transcript(CommandChannel& channel, std::string_view reason)
+{
+	if (auto r = channel.transcript->end(reason); !r) {
+		note_transcript_failure(channel, r.error());
+		return;
+	}
+	// The next session's header links to this end record, so that a
+	// deleted transcript breaks the chain.
+	last_end_hash_ = channel.transcript->last_hash();
 }
 
 void SessionRunner::service(Connection& connection, ssh_event event)
@@ -600,7 +615,7 @@ void SessionRunner::close_connection(Connection& connection, std::string_view re
 			continue;
 		}
 		if (channel->transcript && !channel->transcript_failed)
-			(void)channel->transcript->end(channel->ending->reason);
+			end_transcript(*channel, channel->ending->reason);
 		channel->transcript.reset();
 	}
 	connection.channels.clear();
@@ -629,7 +644,7 @@ void SessionRunner::finish_draining(ssh_event event)
 		if (channel->run)
 			::kill(-channel->run->process.pid, SIGKILL);
 		if (channel->transcript && !channel->transcript_failed)
-			(void)channel->transcript->end("server-shutdown");
+			end_transcript(*channel, "server-shutdown");
 	}
 	draining_.clear();
 }

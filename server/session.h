@@ -141,6 +141,8 @@ public:
 	{
 	}
 
+	// Sets the end-record hash the next transcript header links to.
+	void set_last_end_hash(std::string hash) { last_end_hash_ = std::move(hash); }
 	// Makes `policy` decide every command from now on.
 	void set_policy(std::shared_ptr<const Policy> policy) { policy_ = std::move(policy); }
 	// Returns a new channel for an authenticated connection, or null.
@@ -173,10 +175,12 @@ private:
 	void finish_channel(CommandChannel& channel, ssh_event event);
 	void sync_watches(CommandChannel& channel, ssh_event event);
 	void stop_verb(CommandChannel& channel, std::string note, int exit_status);
+	void end_transcript(CommandChannel& channel, std::string_view reason);
 
 	std::shared_ptr<const Policy> policy_;
 	RevocationWatch& revocation_;
 	std::list<std::unique_ptr<CommandChannel>> draining_;
+	std::string last_end_hash_;   // of the newest end record this host wrote
 };
 
 }  // namespace jead

@@ -237,6 +237,7 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 		request.environment.push_back(name + "=" + value);
 	request.working_directory = role.working_directory;
 	request.run_as = run_as;
+	request.limits = role.limits;
 	request.stdin_pipe = decision.verb_spec->reads_stdin;
 
 	auto process = spawn_process(request);
