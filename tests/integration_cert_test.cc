@@ -788,11 +788,9 @@ TEST_CASE_METHOD(CertFixture, "certificate early userauth success is dropped", "
 	CHECK(runs() == 1);
 }
 
-// NOTE: jead 0.1.0 fails this test. It drops the connection but logs it
-// only at debug level, as "client closed the connection", so a forged
-// USERAUTH_SUCCESS leaves no trace at the default log level.
+// A forged USERAUTH_SUCCESS must leave a trace at the default log level.
 TEST_CASE_METHOD(CertFixture, "certificate forged userauth success is logged",
-                 "[integration][cert-integration][!mayfail]")
+                 "[integration][cert-integration]")
 {
 	const auto result = send_userauth_success_after_kex(server.port());
 	INFO("probe error: " << result.error);
