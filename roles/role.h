@@ -58,6 +58,13 @@ struct TemplateElement {
 	std::optional<std::size_t> arg_index;  // index into Verb::args for a "{name}" placeholder
 };
 
+// How much of one stream of a verb the transcript keeps: every byte, the
+// first and last bytes, or only the byte count and SHA-256.
+enum class RecordMode { full, head_tail, digest };
+
+// The largest record_tail: the tail is held in memory until the verb exits.
+inline constexpr std::uint64_t kMaxRecordTailBytes = 16 * 1024 * 1024;
+
 struct Verb {
 	std::string name;
 	std::string description;
@@ -69,6 +76,10 @@ struct Verb {
 	bool reads_stdin = false;
 	bool interactive = false;
 	std::optional<std::string> run_as_user;
+	RecordMode record_output = RecordMode::full;   // stdout and stderr
+	RecordMode record_stdin = RecordMode::full;
+	std::uint64_t record_head_bytes = 64 * 1024;   // head-tail: bytes kept from the start
+	std::uint64_t record_tail_bytes = 64 * 1024;   // head-tail: bytes kept from the end
 
 	std::vector<TemplateElement> argv_template;  // command[1..] parsed; argv[0] is `program`
 	std::string location;                        // "FILE:LINE:COL" of the verb's table
@@ -93,6 +104,10 @@ struct ResourceLimits {
 	std::optional<std::uint64_t> processes;     // RLIMIT_NPROC, processes of the run-as user
 };
 
+// The placeholders a role's `notify` command may use, each a whole element.
+inline constexpr std::string_view kNotifyPlaceholders[] = {"{event}", "{role}", "{key_id}", "{serial}",
+                                                           "{principals}", "{client}"};
+
 struct Role {
 	std::string name;                     // the file name without ".toml"
 	std::filesystem::path file;
@@ -104,7 +119,12 @@ struct Role {
 	std::map<std::string, std::string> environment;  // fixed additions
 	std::vector<Verb> verbs;
 	ResourceLimits limits;                // the [limits] table
-	bool break_glass = false;             // parsed and stored; no behaviour yet
+	// A break-glass role: certificates of at most 15 minutes (or
+	// max_cert_lifetime if tighter), every event logged at warning level,
+	// transcripts marked, and `notify` run at session start and end.
+	bool break_glass = false;
+	std::vector<std::string> notify;      // absolute program, then words or placeholders
+	bool notify_required = false;         // a failed notification refuses the session
 	std::vector<RoleTest> tests;
 
 	// Returns the verb whose name equals `verb_name` byte for byte, or nullptr.

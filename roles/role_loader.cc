@@ -603,6 +603,49 @@ Result<void> parse_command(const Reader& reader, const toml::node& node, const t
 	return {};
 }
 
+Result<RecordMode> parse_record_mode(const Reader& reader, const toml::node& node, std::string_view key)
+{
+	std::string text;
+	JEAD_ASSIGN(text, reader.text(node, key));
+	if (text == "full")
+		return RecordMode::full;
+	if (text == "head-tail")
+		return RecordMode::head_tail;
+	if (text == "digest")
+		return RecordMode::digest;
+	return reader.error(node.source(), "\"" + std::string(key) + "\" must be \"full\", \"head-tail\" or \"digest\", not " +
+	                                       shown_text(text));
+}
+
+// Reads record_output, record_stdin, record_head and record_tail: how much
+// of the verb's streams its transcript keeps.
+Result<void> parse_recording(const Reader& reader, const toml::table& table, Verb& verb)
+{
+	if (const auto* node = find(table, "record_output"))
+		JEAD_ASSIGN(verb.record_output, parse_record_mode(reader, *node, "record_output"));
+	if (const auto* node = find(table, "record_stdin")) {
+		if (!verb.reads_stdin)
+			return reader.error(node->source(), "\"record_stdin\" of verb " + shown_text(verb.name) + " needs stdin = true");
+		JEAD_ASSIGN(verb.record_stdin, parse_record_mode(reader, *node, "record_stdin"));
+	}
+
+	const bool head_tail = verb.record_output == RecordMode::head_tail || verb.record_stdin == RecordMode::head_tail;
+	for (const auto& [key, bytes] : {std::pair{"record_head", &verb.record_head_bytes},
+	                                 std::pair{"record_tail", &verb.record_tail_bytes}}) {
+		const auto* node = find(table, key);
+		if (node == nullptr)
+			continue;
+		if (!head_tail)
+			return reader.error(node->source(), "\"" + std::string(key) + "\" of verb " + shown_text(verb.name) +
+			                                        " needs record_output or record_stdin = \"head-tail\"");
+		JEAD_ASSIGN(*bytes, reader.size(*node, key));
+	}
+	if (verb.record_tail_bytes > kMaxRecordTailBytes)
+		return reader.error(find(table, "record_tail")->source(),
+		                    "\"record_tail\" of verb " + shown_text(verb.name) + " must be at most 16M");
+	return {};
+}
+
 Result<Verb> parse_verb(const Reader& reader, const toml::node& node)
 {
 	const auto* table = node.as_table();
@@ -610,7 +653,8 @@ Result<Verb> parse_verb(const Reader& reader, const toml::node& node)
 		return reader.error(node.source(), "each [[verb]] must be a table");
 	JEAD_CHECK(reader.check_keys(*table,
 	                             {"name", "description", "command", "args", "timeout", "max_output", "stdin",
-	                              "interactive", "run_as_user"},
+	                              "interactive", "run_as_user", "record_output", "record_stdin", "record_head",
+	                              "record_tail"},
 	                             "[[verb]]"));
 
 	Verb verb;
@@ -650,6 +694,7 @@ Result<Verb> parse_verb(const Reader& reader, const toml::node& node)
 		JEAD_ASSIGN(verb.interactive, reader.boolean(*interactive, "interactive"));
 	if (const auto* user = find(*table, "run_as_user"))
 		JEAD_ASSIGN(verb.run_as_user, reader.account_name(*user, "run_as_user"));
+	JEAD_CHECK(parse_recording(reader, *table, verb));
 	return verb;
 }
 
@@ -769,11 +814,35 @@ Result<void> parse_tests(const Reader& reader, const toml::node& node, Role& rol
 	return {};
 }
 
+// The notification command of a break-glass role: an absolute program,
+// then literal words or whole-element placeholders from kNotifyPlaceholders.
+Result<void> parse_notify(const Reader& reader, const toml::node& node, Role& role)
+{
+	std::vector<std::string> elements;
+	JEAD_ASSIGN(elements, reader.string_array(node, "notify", limits::kMaxCommandElements));
+	if (elements.empty() || elements[0].empty() || elements[0][0] != '/')
+		return reader.error(node.source(), "\"notify\" must start with an absolute program path");
+	for (std::size_t i = 1; i < elements.size(); ++i) {
+		const auto& element = elements[i];
+		if (element.find('{') == std::string::npos && element.find('}') == std::string::npos)
+			continue;
+		const bool known = std::find(std::begin(kNotifyPlaceholders), std::end(kNotifyPlaceholders), element) !=
+		                   std::end(kNotifyPlaceholders);
+		if (!known)
+			return reader.error(node.source(), "\"notify\" element \"" + element +
+			                                       "\" is not one of {event}, {role}, {key_id}, {serial}, "
+			                                       "{principals}, {client}");
+	}
+	role.notify = std::move(elements);
+	return {};
+}
+
 Result<void> parse_role_table(const Reader& reader, const toml::table& root, Role& role)
 {
 	JEAD_CHECK(reader.check_keys(root,
 	                             {"description", "run_as_user", "run_as_group", "max_cert_lifetime",
-	                              "working_directory", "environment", "limits", "break_glass", "verb", "test"},
+	                              "working_directory", "environment", "limits", "break_glass", "notify",
+	                              "notify_required", "verb", "test"},
 	                             "role"));
 
 	if (const auto* node = find(root, "description"))
@@ -795,6 +864,12 @@ Result<void> parse_role_table(const Reader& reader, const toml::table& root, Rol
 		JEAD_CHECK(parse_limits(reader, *node, role.limits));
 	if (const auto* node = find(root, "break_glass"))
 		JEAD_ASSIGN(role.break_glass, reader.boolean(*node, "break_glass"));
+	if (const auto* node = find(root, "notify"))
+		JEAD_CHECK(parse_notify(reader, *node, role));
+	if (const auto* node = find(root, "notify_required"))
+		JEAD_ASSIGN(role.notify_required, reader.boolean(*node, "notify_required"));
+	if (role.notify_required && role.notify.empty())
+		return reader.error(root.source(), "\"notify_required\" is set but the role has no \"notify\" command");
 	if (const auto* node = find(root, "verb"))
 		JEAD_CHECK(parse_verbs(reader, *node, role));
 	if (const auto* node = find(root, "test"))

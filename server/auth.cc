@@ -1,5 +1,7 @@
 #include "server/auth.h"
 
+#include <algorithm>
+
 #include "common/escape.h"
 #include "server/cert/source_address.h"
 
@@ -81,6 +83,15 @@ Result<LoginGrant> authorize_login(const Policy& policy, RevocationWatch& revoca
 			return fail(Errc::denied, "certificate lifetime " + format_duration(std::chrono::seconds(lifetime)) +
 			                              " exceeds role \"" + role->name + "\"'s max_cert_lifetime of " +
 			                              format_duration(*role->max_cert_lifetime) + "; request a shorter certificate");
+	}
+
+	if (role->break_glass) {
+		const auto cap = std::min(kBreakGlassMaxLifetime, role->max_cert_lifetime.value_or(kBreakGlassMaxLifetime));
+		const auto lifetime = cert->valid_before - cert->valid_after;
+		if (lifetime > static_cast<std::uint64_t>(cap.count()))
+			return fail(Errc::denied, "certificate lifetime " + format_duration(std::chrono::seconds(lifetime)) +
+			                              " exceeds " + format_duration(cap) + ", the limit of break-glass role \"" +
+			                              role->name + "\"; request a shorter certificate");
 	}
 
 	if (auto r = revocation.check(*cert); !r)

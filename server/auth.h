@@ -2,6 +2,7 @@
 // default. Kept free of libssh so it can be tested as a table.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -27,6 +28,10 @@ struct LoginGrant {
 Result<LoginGrant> authorize_login(const Policy& policy, RevocationWatch& revocation, std::string_view role_name,
                                    std::span<const std::uint8_t> certificate_blob, std::string_view client_ip,
                                    std::int64_t now);
+
+// The longest certificate lifetime a break-glass role accepts; a role's
+// own max_cert_lifetime may be tighter.
+inline constexpr std::chrono::seconds kBreakGlassMaxLifetime{15 * 60};
 
 // The certificate extension that narrows a session to some of the role's
 // verbs: its value is a comma-separated list of verb names.

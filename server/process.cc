@@ -254,6 +254,14 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 	setup.stdin_fd = stdin_child.get();
 	setup.stdout_fd = out->write_end.get();
 	setup.stderr_fd = err->write_end.get();
+	UniqueFd null_output;
+	if (request.discard_output) {
+		null_output.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+		if (!null_output)
+			return fail(Errc::io, std::string("cannot open /dev/null: ") + std::strerror(errno));
+		setup.stdout_fd = null_output.get();
+		setup.stderr_fd = null_output.get();
+	}
 	auto step = make_pipe();
 	if (!step)
 		return tl::unexpected(step.error());
@@ -299,8 +307,10 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 		::kill(-process.pid, SIGKILL);
 		return fail(Errc::io, std::string("pidfd_open failed: ") + std::strerror(errno));
 	}
-	process.stdout_fd = std::move(out->read_end);
-	process.stderr_fd = std::move(err->read_end);
+	if (!request.discard_output) {
+		process.stdout_fd = std::move(out->read_end);
+		process.stderr_fd = std::move(err->read_end);
+	}
 	process.stdin_fd = std::move(stdin_parent);
 	for (int fd : {process.stdout_fd.get(), process.stderr_fd.get(), process.stdin_fd.get()}) {
 		if (fd >= 0) {

@@ -54,6 +54,7 @@ struct SpawnRequest {
 	RunAs run_as;
 	ResourceLimits limits;                  // set as soft and hard limits before exec
 	bool stdin_pipe = false;                // otherwise stdin is /dev/null
+	bool discard_output = false;            // stdout and stderr to /dev/null, no pipes
 };
 
 struct SpawnedProcess {

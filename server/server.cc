@@ -364,7 +364,8 @@ struct Server::Impl {
 		std::string principals;
 		for (const auto& principal : cert.principals)
 			principals += (principals.empty() ? "" : ",") + escape_untrusted(principal, 64);
-		spdlog::info("session={} client={}:{} login accepted: role={} key_id={} serial={} principals=[{}] ca={} "
+		log_session_event(grant->role->break_glass,
+		             "session={} client={}:{} login accepted: role={} key_id={} serial={} principals=[{}] ca={} "
 		             "valid_before={}",
 		             connection.id, connection.client_ip, connection.client_port, grant->role->name,
 		             escape_untrusted(cert.key_id, 128), cert.serial, principals, grant->ca_fingerprint,

@@ -1,6 +1,7 @@
 #include "server/session.h"
 
 #include <limits.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 
 #include "common/escape.h"
 #include "server/session_internal.h"
@@ -300,8 +302,13 @@ void SessionRunner::begin_channel(CommandChannel& channel)
 		return;
 	}
 	channel.transcript = std::move(*transcript);
-	spdlog::info("session={} {} session started for role {}{}", channel.session_id, mode_name(channel.mode), role.name,
-	             channel.pty ? " with a pty" : "");
+	channel.break_glass = role.break_glass;
+	log_session_event(channel.break_glass, "session={} {} session started for role {}{}", channel.session_id,
+	                  mode_name(channel.mode), role.name, channel.pty ? " with a pty" : "");
+	if (auto r = notify(channel, "start"); !r) {
+		channel.ending = ChannelEnding{"error", r.error().message, kExitInternal};
+		return;
+	}
 
 	if (channel.mode == CommandChannel::Mode::exec) {
 		channel.lines.push_back(std::move(channel.exec_line));
@@ -564,8 +571,10 @@ void SessionRunner::finish_channel(CommandChannel& channel, ssh_event event)
 	}
 	channel.transcript.reset();
 	channel.state = CommandChannel::State::finished;
-	spdlog::info("session={} ended: {} (exit status {}, {} commands run)", channel.session_id, ending.reason,
-	             ending.exit_status, channel.commands_run);
+	log_session_event(channel.break_glass, "session={} ended: {} (exit status {}, {} commands run)",
+	                  channel.session_id, ending.reason, ending.exit_status, channel.commands_run);
+	if (channel.connection)
+		(void)notify(channel, "end");
 }
 
 void SessionRunner::end_transcript(CommandChannel& channel, std::string_view reason)
@@ -621,8 +630,87 @@ void SessionRunner::close_connection(Connection& connection, std::string_view re
 	connection.channels.clear();
 }
 
+Result<void> SessionRunner::notify(const CommandChannel& channel, std::string_view event)
+{
+	const Connection& connection = *channel.connection;
+	const Role& role = *connection.grant->role;
+	if (!role.break_glass || role.notify.empty())
+		return {};
+
+	const auto& cert = connection.grant->certificate;
+	std::string principals;
+	for (const auto& principal : cert.principals)
+		principals += (principals.empty() ? "" : ",") + principal;
+	const std::map<std::string_view, std::string> values = {
+		{"{event}", std::string(event)},
+		{"{role}", role.name},
+		{"{key_id}", cert.key_id},
+		{"{serial}", std::to_string(cert.serial)},
+		{"{principals}", principals},
+		{"{client}", connection.client_ip + ":" + std::to_string(connection.client_port)},
+	};
+	SpawnRequest request;
+	for (const auto& element : role.notify) {
+		const auto it = values.find(element);
+		request.argv.push_back(it == values.end() ? element : it->second);
+	}
+	request.environment = base_environment();
+	request.discard_output = true;
+	auto run_as = resolve_run_as(role.run_as_user, role.run_as_group);
+	if (run_as)
+		request.run_as = *run_as;
+
+	const auto failed = [&](const std::string& why) -> Result<void> {
+		spdlog::error("session={} break-glass notification ({}) failed: {}", channel.session_id, event, why);
+		if (role.notify_required)
+			return fail(Errc::internal, "the break-glass notification failed (" + why +
+			                                "), and this role requires it, so the session is refused");
+		return {};
+	};
+	if (!run_as)
+		return failed(run_as.error().message);
+	auto process = spawn_process(request);
+	if (!process)
+		return failed(process.error().message);
+	if (!role.notify_required) {
+		notifications_.push_back(process->pid);
+		return {};
+	}
+
+	// Required: the session waits, at most 10 s, for the program to succeed.
+	// NOTE: this blocks the event loop for every session meanwhile; break-glass
+	// logins are rare and the wait is bounded.
+	for (int attempt = 0; attempt < 1000; ++attempt) {
+		int status = 0;
+		if (::waitpid(process->pid, &status, WNOHANG) == process->pid) {
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+				return {};
+			return failed("exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+		}
+		::usleep(10000);
+	}
+	::kill(-process->pid, SIGKILL);
+	::waitpid(process->pid, nullptr, 0);
+	return failed("timed out after 10 s");
+}
+
+void SessionRunner::reap_notifications()
+{
+	for (auto it = notifications_.begin(); it != notifications_.end();) {
+		int status = 0;
+		if (::waitpid(*it, &status, WNOHANG) != *it) {
+			++it;
+			continue;
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			spdlog::error("break-glass notification program (pid {}) failed with status {}", *it, status);
+		it = notifications_.erase(it);
+	}
+}
+
 void SessionRunner::service_draining(ssh_event event)
 {
+	reap_notifications();
 	for (auto it = draining_.begin(); it != draining_.end();) {
 		service_channel(**it, event);
 		if ((*it)->state == CommandChannel::State::finished)

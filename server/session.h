@@ -108,6 +108,7 @@ struct CommandChannel {
 	int commands_run = 0;
 	std::optional<ChannelEnding> ending;
 	bool expiry_warned = false;
+	bool break_glass = false;           // the role is a break-glass role
 	std::chrono::steady_clock::time_point next_time_check{};
 	std::deque<std::chrono::steady_clock::time_point> command_starts;   // in the last minute
 	std::chrono::steady_clock::time_point last_activity;
@@ -176,11 +177,14 @@ private:
 	void sync_watches(CommandChannel& channel, ssh_event event);
 	void stop_verb(CommandChannel& channel, std::string note, int exit_status);
 	void end_transcript(CommandChannel& channel, std::string_view reason);
+	Result<void> notify(const CommandChannel& channel, std::string_view event);
+	void reap_notifications();
 
 	std::shared_ptr<const Policy> policy_;
 	RevocationWatch& revocation_;
 	std::list<std::unique_ptr<CommandChannel>> draining_;
 	std::string last_end_hash_;   // of the newest end record this host wrote
+	std::vector<pid_t> notifications_;   // break-glass notification programs not yet reaped
 };
 
 }  // namespace jead

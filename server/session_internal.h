@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "roles/role.h"
 #include "server/session.h"
 
@@ -41,6 +43,17 @@ void tell_client(CommandChannel& channel, const std::string& message);
 // The subsystem's framing: "jea-stdout N" or "jea-stderr N", a newline,
 // then N bytes.
 void write_subsystem_frame(CommandChannel& channel, std::string_view data, bool is_stderr);
+
+// Logs a session event at info level, or at warning level with the tag
+// "break-glass" when the session's role is a break-glass role.
+template <class... Args>
+void log_session_event(bool break_glass, fmt::format_string<Args...> format, Args&&... args)
+{
+	if (break_glass)
+		spdlog::warn("break-glass {}", fmt::format(format, std::forward<Args>(args)...));
+	else
+		spdlog::info(format, std::forward<Args>(args)...);
+}
 
 // Records a transcript failure and logs it; the caller decides what stops.
 void note_transcript_failure(CommandChannel& channel, const Error& error);

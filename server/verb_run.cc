@@ -224,8 +224,8 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	}
 
 	if (!record.allowed) {
-		spdlog::info("session={} role={} denied {}: {}", channel.session_id, role.name, escape_untrusted(line),
-		             record.reason);
+		log_session_event(channel.break_glass, "session={} role={} denied {}: {}", channel.session_id, role.name,
+		                  escape_untrusted(line), record.reason);
 		after_command(channel, kExitDenied, record.reason);
 		return;
 	}
@@ -268,8 +268,8 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 		note_transcript_failure(channel, r.error());
 		stop_verb(channel, "recording the program's start failed, so it was stopped", kExitInternal);
 	}
-	spdlog::info("session={} role={} allowed {} as {}: pid {}", channel.session_id, role.name, escape_untrusted(line),
-	             run_as.user, channel.run->process.pid);
+	log_session_event(channel.break_glass, "session={} role={} allowed {} as {}: pid {}", channel.session_id,
+	                  role.name, escape_untrusted(line), run_as.user, channel.run->process.pid);
 	sync_watches(channel, event);
 }
 
