@@ -166,7 +166,7 @@ TEST_CASE("reader round-trips every record type", "[transcript][reader]")
 
 	const auto& header = std::get<HeaderRecord>(records[0].body);
 	const TranscriptHeader expected = binary_header("s-1");
-	CHECK(header.format == 1);
+	CHECK(header.format == 2);
 	CHECK(header.header.session_id == expected.session_id);
 	CHECK(header.header.host == expected.host);
 	CHECK(header.header.jead_version == expected.jead_version);
@@ -307,13 +307,13 @@ TEST_CASE("reader rejects another format version", "[transcript][reader]")
 	TempDir dir;
 	const fs::path path = write_session(dir.path());
 	auto lines = split_lines(read_file(path));
-	const auto at = lines[0].find("\"format\":1");
+	const auto at = lines[0].find("\"format\":2");
 	REQUIRE(at != std::string::npos);
-	lines[0].replace(at, 10, "\"format\":2");
+	lines[0].replace(at, 10, "\"format\":3");
 
 	auto transcript = parse_transcript(join_lines(lines), "t");
 	REQUIRE_FALSE(transcript);
-	CHECK(transcript.error().message == "t:1: unsupported format version 2 (this reader supports version 1)");
+	CHECK(transcript.error().message == "t:1: unsupported format version 3 (this reader supports versions 1 to 2)");
 }
 
 TEST_CASE("reader enforces line and record limits", "[transcript][reader]")

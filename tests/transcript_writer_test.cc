@@ -169,7 +169,7 @@ TEST_CASE("writer header carries every field", "[transcript][writer]")
 	CHECK(h["t"] == 0);
 	CHECK(h["type"] == "header");
 	CHECK(h["prev"] == std::string(jead::transcript::kZeroHash));
-	CHECK(h["format"] == 1);
+	CHECK(h["format"] == 2);
 	CHECK(h["time"].get<std::string>().size() == 24);
 	CHECK(h["time"].get<std::string>().back() == 'Z');
 	CHECK(h["session_id"] == "s-1");

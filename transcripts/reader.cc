@@ -163,9 +163,10 @@ Result<RecordBody> parse_header(FieldReader& f)
 	HeaderRecord r;
 	std::int64_t format = 0;
 	JEAD_ASSIGN_OR_RETURN(format, f.get_int("format", 0, std::numeric_limits<int>::max()));
-	if (format != transcript::kFormatVersion)
+	if (format < transcript::kOldestFormatVersion || format > transcript::kFormatVersion)
 		return fail(Errc::invalid, "unsupported format version " + std::to_string(format) +
-		                               " (this reader supports version " +
+		                               " (this reader supports versions " +
+		                               std::to_string(transcript::kOldestFormatVersion) + " to " +
 		                               std::to_string(transcript::kFormatVersion) + ")");
 	r.format = static_cast<int>(format);
 
@@ -259,13 +260,110 @@ Result<RecordBody> parse_process_exit(FieldReader& f)
 	return r;
 }
 
-Result<RecordBody> parse_end(FieldReader& f)
+// The fields seal_abandoned_transcripts() adds to an abnormal end.
+Result<AbandonedSession> parse_recovery(FieldReader& f)
+{
+	AbandonedSession r;
+	bool running = false;
+	JEAD_ASSIGN_OR_RETURN(r.recovered_at, f.get_string("recovered_at"));
+	JEAD_ASSIGN_OR_RETURN(r.last_seq, f.get_uint("last_seq"));
+	JEAD_ASSIGN_OR_RETURN(running, f.get_bool("process_running"));
+	if (running != f.has("pid"))
+		return fail(Errc::invalid, "field \"pid\" must be present exactly when \"process_running\" is true");
+	if (running)
+		JEAD_ASSIGN_OR_RETURN(r.running_pid, f.get_int32("pid"));
+	JEAD_ASSIGN_OR_RETURN(r.cut_bytes, f.get_uint("cut_bytes"));
+	const bool cut = r.cut_bytes > 0;
+	if (cut != f.has("cut_sha256") || cut != f.has("cut_file"))
+		return fail(Errc::invalid, "fields \"cut_sha256\" and \"cut_file\" must be present exactly when "
+		                           "\"cut_bytes\" is above 0");
+	if (cut) {
+		JEAD_ASSIGN_OR_RETURN(r.cut_sha256, f.get_string("cut_sha256"));
+		if (!transcript::is_sha256_hex(r.cut_sha256))
+			return fail(Errc::invalid, "field \"cut_sha256\" must be 64 lowercase hex digits");
+		JEAD_ASSIGN_OR_RETURN(r.cut_file, f.get_bytes("cut_file"));
+	}
+	return r;
+}
+
+Result<RecordBody> parse_end(FieldReader& f, int format)
 {
 	EndRecord r;
 	JEAD_ASSIGN_OR_RETURN(r.reason, f.get_string("reason"));
 	if (!transcript::is_end_reason(r.reason))
 		return fail(Errc::invalid, "unknown end reason " + escape_untrusted(r.reason, 64));
+	if (format >= 2 && f.has("recovered_at")) {
+		if (r.reason != "abnormal")
+			return fail(Errc::invalid, "recovery fields need reason \"abnormal\"");
+		JEAD_ASSIGN_OR_RETURN(r.recovery, parse_recovery(f));
+	}
 	return r;
+}
+
+Result<transcript::DataStream> get_stream(FieldReader& f, bool output_only)
+{
+	std::string name;
+	JEAD_ASSIGN_OR_RETURN(name, f.get_string("stream"));
+	transcript::DataStream stream{};
+	if (!transcript::parse_data_stream(name, stream) || (output_only && stream == transcript::DataStream::keystrokes))
+		return fail(Errc::invalid, "unknown stream " + escape_untrusted(name, 64));
+	return stream;
+}
+
+Result<StreamRecording> get_recording(FieldReader& f, const std::string& prefix)
+{
+	StreamRecording r;
+	std::string mode;
+	JEAD_ASSIGN_OR_RETURN(mode, f.get_string(prefix));
+	if (!transcript::parse_recording_mode(mode, r.mode))
+		return fail(Errc::invalid, "unknown recording mode " + escape_untrusted(mode, 64));
+	JEAD_ASSIGN_OR_RETURN(r.head_bytes, f.get_uint(prefix + "_head"));
+	JEAD_ASSIGN_OR_RETURN(r.tail_bytes, f.get_uint(prefix + "_tail"));
+	return r;
+}
+
+// Record types added in format 2.
+Result<RecordBody> parse_format2_body(std::string_view type, FieldReader& f)
+{
+	if (type == "recording") {
+		RecordingRecord r;
+		JEAD_ASSIGN_OR_RETURN(r.output, get_recording(f, "output"));
+		JEAD_ASSIGN_OR_RETURN(r.input, get_recording(f, "stdin"));
+		return r;
+	}
+	if (type == "stdin") {
+		StdinRecord r;
+		JEAD_ASSIGN_OR_RETURN(r.data, f.get_bytes("data"));
+		return r;
+	}
+	if (type == "tail") {
+		TailRecord r;
+		JEAD_ASSIGN_OR_RETURN(r.stream, get_stream(f, true));
+		JEAD_ASSIGN_OR_RETURN(r.skipped, f.get_uint("skipped"));
+		JEAD_ASSIGN_OR_RETURN(r.data, f.get_bytes("data"));
+		return r;
+	}
+	if (type == "digest") {
+		DigestRecord r;
+		JEAD_ASSIGN_OR_RETURN(r.stream, get_stream(f, false));
+		JEAD_ASSIGN_OR_RETURN(r.offset, f.get_uint("offset"));
+		JEAD_ASSIGN_OR_RETURN(r.bytes, f.get_uint("bytes"));
+		JEAD_ASSIGN_OR_RETURN(r.sha256, f.get_string("sha256"));
+		if (!transcript::is_sha256_hex(r.sha256))
+			return fail(Errc::invalid, "field \"sha256\" must be 64 lowercase hex digits");
+		return r;
+	}
+	if (type == "truncated") {
+		TruncatedRecord r;
+		JEAD_ASSIGN_OR_RETURN(r.limit, f.get_uint("limit"));
+		JEAD_ASSIGN_OR_RETURN(r.size, f.get_uint("size"));
+		JEAD_ASSIGN_OR_RETURN(r.record, f.get_string("record"));
+		if (r.record != "output" && r.record != "stdin" && r.record != "tail" && r.record != "keystrokes")
+			return fail(Errc::invalid, "field \"record\" names no data record: " + escape_untrusted(r.record, 64));
+		JEAD_ASSIGN_OR_RETURN(r.stream, get_stream(f, false));
+		return r;
+	}
+	return fail(Errc::invalid, "unknown record type " + escape_untrusted(type, 64));
 }
 
 Result<RecordBody> parse_checkpoint(FieldReader& f)
@@ -281,7 +379,7 @@ Result<RecordBody> parse_checkpoint(FieldReader& f)
 	return r;
 }
 
-Result<RecordBody> parse_body(std::string_view type, FieldReader& f)
+Result<RecordBody> parse_body(std::string_view type, FieldReader& f, int format)
 {
 	if (type == "header")
 		return parse_header(f);
@@ -302,7 +400,7 @@ Result<RecordBody> parse_body(std::string_view type, FieldReader& f)
 	if (type == "process_exit")
 		return parse_process_exit(f);
 	if (type == "end")
-		return parse_end(f);
+		return parse_end(f, format);
 	if (type == "keystrokes") {
 		KeystrokesRecord r;
 		JEAD_ASSIGN_OR_RETURN(r.data, f.get_bytes("data"));
@@ -315,7 +413,10 @@ Result<RecordBody> parse_body(std::string_view type, FieldReader& f)
 		JEAD_ASSIGN_OR_RETURN(r.text, f.get_bytes("text"));
 		return r;
 	}
-	return fail(Errc::invalid, "unknown record type " + escape_untrusted(type, 64));
+	if (format >= 2)
+		return parse_format2_body(type, f);
+	return fail(Errc::invalid, "unknown record type " + escape_untrusted(type, 64) + " in a format " +
+	                               std::to_string(format) + " transcript");
 }
 
 // Parses JSON text, rejecting duplicate object keys: a second "allowed" in
@@ -362,7 +463,9 @@ Result<json> parse_json_strictly(std::string_view line)
 	return value;
 }
 
-Result<TranscriptRecord> parse_record(std::string_view line)
+// `format` is the header's version; format 1 rejects the record types and
+// fields added later.
+Result<TranscriptRecord> parse_record(std::string_view line, int format)
 {
 	auto parsed = parse_json_strictly(line);
 	if (!parsed)
@@ -379,7 +482,7 @@ Result<TranscriptRecord> parse_record(std::string_view line)
 	JEAD_ASSIGN_OR_RETURN(record.prev, f.get_string("prev"));
 	if (!transcript::is_sha256_hex(record.prev))
 		return fail(Errc::invalid, "field \"prev\" must be 64 lowercase hex digits");
-	JEAD_ASSIGN_OR_RETURN(record.body, parse_body(type, f));
+	JEAD_ASSIGN_OR_RETURN(record.body, parse_body(type, f, format));
 	if (auto complete = f.finish(); !complete)
 		return tl::unexpected(complete.error());
 
@@ -394,8 +497,9 @@ Result<TranscriptRecord> parse_record(std::string_view line)
 std::string_view record_type_name(const RecordBody& body)
 {
 	// In the order of the RecordBody alternatives.
-	static constexpr std::string_view names[] = {"header", "input",      "decision", "process_start", "output",
-	                                             "process_exit", "end", "keystrokes", "warning", "checkpoint"};
+	static constexpr std::string_view names[] = {"header",     "input",   "decision",  "process_start", "output",
+	                                             "process_exit", "end",   "keystrokes", "warning",      "checkpoint",
+	                                             "recording",  "stdin",   "tail",      "digest",        "truncated"};
 	static_assert(std::size(names) == std::variant_size_v<RecordBody>);
 	return names[body.index()];
 }
@@ -424,9 +528,11 @@ Result<std::optional<TranscriptRecord>> TranscriptParser::next()
 	if (line.empty())
 		return fail(Errc::invalid, where + "empty line");
 
-	auto record = parse_record(line);
+	auto record = parse_record(line, format_);
 	if (!record)
 		return fail(record.error().code, where + record.error().message);
+	if (const auto* header = std::get_if<HeaderRecord>(&record->body); header && line_number_ == 1)
+		format_ = header->format;
 	record->line_number = line_number_;
 	return std::optional<TranscriptRecord>(std::move(*record));
 }

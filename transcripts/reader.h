@@ -1,4 +1,4 @@
-// Parses transcript files (format version 1, see FORMAT.md) into typed
+// Parses transcript files (format versions 1 and 2, see FORMAT.md) into typed
 // records. Every input is treated as untrusted: lines and record counts are
 // capped, unknown fields and duplicate keys are rejected, and each error
 // names the file and the 1-based line number.
@@ -48,6 +48,8 @@ struct ProcessExitRecord {
 
 struct EndRecord {
 	std::string reason;
+	// Set on the end record that seal_abandoned_transcripts() appended.
+	std::optional<AbandonedSession> recovery;
 };
 
 struct KeystrokesRecord {
@@ -64,10 +66,45 @@ struct CheckpointRecord {
 	std::string signature;        // 64 raw bytes
 };
 
+// The recording modes of a command's streams (format 2).
+struct RecordingRecord {
+	StreamRecording output;
+	StreamRecording input;
+};
+
+// Bytes the program read from the client (format 2).
+struct StdinRecord {
+	std::string data;
+};
+
+// The last bytes of a head-tail stream, written at process exit (format 2).
+struct TailRecord {
+	transcript::DataStream stream = transcript::DataStream::stdout_;
+	std::uint64_t skipped = 0;  // bytes left out between the earlier records and `data`
+	std::string data;
+};
+
+// Byte count and SHA-256 of a stream or of its end (format 2).
+struct DigestRecord {
+	transcript::DataStream stream = transcript::DataStream::stdout_;
+	std::uint64_t offset = 0;  // stream bytes before the first byte covered
+	std::uint64_t bytes = 0;   // bytes covered
+	std::string sha256;        // lowercase hex
+};
+
+// The point where the transcript reached TranscriptOptions::max_bytes (format 2).
+struct TruncatedRecord {
+	std::uint64_t limit = 0;  // max_bytes
+	std::uint64_t size = 0;   // file size before this record
+	std::string record;       // type of the record that did not fit
+	transcript::DataStream stream = transcript::DataStream::stdout_;
+};
+
 // The type-specific part of a record. DecisionRecord is the writer's type.
 using RecordBody = std::variant<HeaderRecord, InputRecord, DecisionRecord, ProcessStartRecord,
                                 OutputRecord, ProcessExitRecord, EndRecord, KeystrokesRecord, WarningRecord,
-                                CheckpointRecord>;
+                                CheckpointRecord, RecordingRecord, StdinRecord, TailRecord, DigestRecord,
+                                TruncatedRecord>;
 
 struct TranscriptRecord {
 	std::uint64_t seq = 0;
@@ -115,6 +152,7 @@ private:
 	ReadLimits limits_;
 	std::size_t offset_ = 0;
 	std::size_t line_number_ = 0;
+	int format_ = transcript::kFormatVersion;  // the header's, once read
 };
 
 struct Transcript {

@@ -12,6 +12,51 @@ bool is_end_reason(std::string_view reason)
 	return std::find(kEndReasons.begin(), kEndReasons.end(), reason) != kEndReasons.end();
 }
 
+std::string_view data_stream_name(DataStream stream)
+{
+	switch (stream) {
+	case DataStream::stdout_: return "stdout";
+	case DataStream::stderr_: return "stderr";
+	case DataStream::stdin_: return "stdin";
+	case DataStream::keystrokes: return "keystrokes";
+	}
+	return "stdout";
+}
+
+bool parse_data_stream(std::string_view name, DataStream& stream)
+{
+	for (const DataStream candidate :
+	     {DataStream::stdout_, DataStream::stderr_, DataStream::stdin_, DataStream::keystrokes}) {
+		if (name == data_stream_name(candidate)) {
+			stream = candidate;
+			return true;
+		}
+	}
+	return false;
+}
+
+std::string_view recording_mode_name(StreamRecording::Mode mode)
+{
+	switch (mode) {
+	case StreamRecording::Mode::full: return "full";
+	case StreamRecording::Mode::head_tail: return "head-tail";
+	case StreamRecording::Mode::digest: return "digest";
+	}
+	return "full";
+}
+
+bool parse_recording_mode(std::string_view name, StreamRecording::Mode& mode)
+{
+	for (const auto candidate :
+	     {StreamRecording::Mode::full, StreamRecording::Mode::head_tail, StreamRecording::Mode::digest}) {
+		if (name == recording_mode_name(candidate)) {
+			mode = candidate;
+			return true;
+		}
+	}
+	return false;
+}
+
 bool is_sha256_hex(std::string_view text)
 {
 	if (text.size() != 64)

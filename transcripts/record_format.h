@@ -10,10 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "transcripts/writer.h"
 
 namespace jead::transcript {
 
-inline constexpr int kFormatVersion = 1;
+// The version jead writes. Readers accept kOldestFormatVersion too.
+inline constexpr int kFormatVersion = 2;
+inline constexpr int kOldestFormatVersion = 1;
 
 // Maximum bytes of process output carried by one `output` record. Larger
 // chunks are split over several records.
@@ -36,6 +39,20 @@ inline constexpr std::array<std::string_view, 8> kEndReasons = {
 };
 
 bool is_end_reason(std::string_view reason);
+
+// The data streams of a session. Records name them by these strings:
+// "stdout", "stderr", "stdin", "keystrokes".
+enum class DataStream { stdout_, stderr_, stdin_, keystrokes };
+
+std::string_view data_stream_name(DataStream stream);
+// Returns false for a name not in the list above.
+bool parse_data_stream(std::string_view name, DataStream& stream);
+
+// Names of the StreamRecording modes in records: "full", "head-tail",
+// "digest".
+std::string_view recording_mode_name(StreamRecording::Mode mode);
+// Returns false for a name not in the list above.
+bool parse_recording_mode(std::string_view name, StreamRecording::Mode& mode);
 
 // Returns true for 64 lowercase hex digits, the form of `prev`.
 bool is_sha256_hex(std::string_view text);

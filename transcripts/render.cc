@@ -137,6 +137,30 @@ void render_output_data(std::string& out, const std::string& data, const RenderO
 	}
 }
 
+std::string recording_text(const StreamRecording& recording)
+{
+	std::string text(transcript::recording_mode_name(recording.mode));
+	if (recording.mode == StreamRecording::Mode::head_tail)
+		text += " (head " + std::to_string(recording.head_bytes) + " bytes, tail " +
+		        std::to_string(recording.tail_bytes) + " bytes)";
+	return text;
+}
+
+std::string end_text(const EndRecord& end)
+{
+	std::string text = end.reason;
+	if (!end.recovery)
+		return text;
+	const AbandonedSession& r = *end.recovery;
+	text += ", sealed by recovery at " + escape_for_terminal(r.recovered_at, TextLayout::single_line) +
+	        " after seq " + std::to_string(r.last_seq);
+	text += r.running_pid ? ", process " + std::to_string(*r.running_pid) + " was running" : ", no process running";
+	if (r.cut_bytes > 0)
+		text += ", " + std::to_string(r.cut_bytes) + " bytes of a line cut short moved to " +
+		        quote_for_terminal(r.cut_file) + " (sha256 " + r.cut_sha256 + ")";
+	return text;
+}
+
 std::string record_label(const TranscriptRecord& record, std::string_view kind)
 {
 	std::string label = format_offset(record.t_ms);
@@ -186,7 +210,41 @@ void render_record(std::string& out, const std::vector<TranscriptRecord>& record
 		out += record_label(record, "exit");
 		render_process_exit(out, *exited);
 	} else if (const auto* end = std::get_if<EndRecord>(&body)) {
-		out += record_label(record, "end") + end->reason + "\n";
+		out += record_label(record, "end") + end_text(*end) + "\n";
+	} else if (const auto* recording = std::get_if<RecordingRecord>(&body)) {
+		out += record_label(record, "recording") + "output " + recording_text(recording->output) + ", stdin " +
+		       recording_text(recording->input) + "\n";
+	} else if (const auto* input_data = std::get_if<StdinRecord>(&body)) {
+		std::string data = input_data->data;
+		while (i + 1 < records.size()) {
+			const auto* next = std::get_if<StdinRecord>(&records[i + 1].body);
+			if (next == nullptr)
+				break;
+			data += next->data;
+			++i;
+		}
+		out += record_label(record, "stdin") + std::to_string(data.size()) + " bytes";
+		if (i != static_cast<std::size_t>(&record - records.data()))
+			out += " (records to #" + std::to_string(records[i].seq) + ")";
+		out += "\n";
+		render_output_data(out, data, options);
+	} else if (const auto* tail = std::get_if<TailRecord>(&body)) {
+		out += record_label(record, "tail") + std::string(transcript::data_stream_name(tail->stream)) + ", " +
+		       std::to_string(tail->skipped) + " bytes not recorded before these " +
+		       std::to_string(tail->data.size()) + " bytes\n";
+		render_output_data(out, tail->data, options);
+	} else if (const auto* digest = std::get_if<DigestRecord>(&body)) {
+		out += record_label(record, "digest") + std::string(transcript::data_stream_name(digest->stream)) + " " +
+		       std::to_string(digest->bytes) + " bytes";
+		if (digest->offset > 0)
+			out += " from byte " + std::to_string(digest->offset);
+		out += ", sha256 " + digest->sha256 + "\n";
+	} else if (const auto* truncated = std::get_if<TruncatedRecord>(&body)) {
+		out += record_label(record, "truncated") + "the transcript reached its limit of " +
+		       std::to_string(truncated->limit) + " bytes at " + std::to_string(truncated->size) + " bytes: a " +
+		       escape_for_terminal(truncated->record, TextLayout::single_line) + " record of " +
+		       std::string(transcript::data_stream_name(truncated->stream)) +
+		       " and all later data are kept as digests only\n";
 	} else if (const auto* keys = std::get_if<KeystrokesRecord>(&body)) {
 		out += record_label(record, "keys") + quote_for_terminal(keys->data) + "\n";
 	} else if (const auto* warning = std::get_if<WarningRecord>(&body)) {

@@ -46,10 +46,13 @@ public:
 		}
 		if (record.t_ms < last_t_)
 			return "t decreases from " + std::to_string(last_t_) + " to " + std::to_string(record.t_ms);
+		if (std::string why = check_size_limit(record.body); !why.empty())
+			return why;
 
 		if (const auto* end = std::get_if<EndRecord>(&record.body)) {
 			ended_ = true;
 			end_reason_ = end->reason;
+			end_hash_ = record.hash;
 		}
 		if (ended_ && is_checkpoint)
 			end_checkpointed_ = true;
@@ -66,14 +69,32 @@ public:
 	// True when a checkpoint directly follows the end record.
 	bool end_checkpointed() const { return end_checkpointed_; }
 	const std::string& end_reason() const { return end_reason_; }
+	const std::string& end_hash() const { return end_hash_; }
+	bool truncated() const { return truncated_; }
 
 private:
+	// After a truncated record the writer keeps data only as digests.
+	std::string check_size_limit(const RecordBody& body)
+	{
+		const bool is_truncated = std::holds_alternative<TruncatedRecord>(body);
+		const bool is_data = std::holds_alternative<OutputRecord>(body) || std::holds_alternative<StdinRecord>(body) ||
+		                     std::holds_alternative<TailRecord>(body) || std::holds_alternative<KeystrokesRecord>(body);
+		if (truncated_ && is_truncated)
+			return "a second truncated record";
+		if (truncated_ && is_data)
+			return std::string(record_type_name(body)) + " record after the truncated record";
+		truncated_ = truncated_ || is_truncated;
+		return {};
+	}
+
 	std::uint64_t next_seq_ = 0;
 	std::uint64_t bad_seq_ = 0;
 	std::uint64_t last_t_ = 0;
 	std::string last_hash_;
 	std::string end_reason_;
+	std::string end_hash_;
 	bool ended_ = false;
+	bool truncated_ = false;
 	bool end_checkpointed_ = false;
 	bool blames_previous_ = false;
 };
@@ -177,6 +198,8 @@ VerifyResult verify_transcript(std::string_view content, std::string name, const
 		result.last_hash = r.hash;
 	}
 	result.end_reason = chain.end_reason();
+	result.end_hash = chain.end_hash();
+	result.truncated = chain.truncated();
 
 	const std::size_t trailing = parser.trailing_bytes().size();
 	if (trailing > 0 && chain.ended()) {
@@ -256,9 +279,14 @@ std::string describe_verify_result(const VerifyResult& result)
 std::vector<std::string> check_session_links(const std::vector<VerifyResult>& results)
 {
 	std::set<std::string> end_hashes;
+	// The end hash is what FORMAT.md specifies. The last hash (the signed
+	// checkpoint after the end) is what TranscriptWriter::last_hash()
+	// returned to earlier servers, so both link.
 	for (const auto& r : results) {
-		if (!r.end_reason.empty())
+		if (!r.end_reason.empty()) {
+			end_hashes.insert(r.end_hash);
 			end_hashes.insert(r.last_hash);
+		}
 	}
 
 	std::vector<const VerifyResult*> missing;

@@ -36,6 +36,8 @@ struct VerifyResult {
 	std::string header_prev;                    // the header's prev: zeros, or the predecessor's end hash
 	std::string last_hash;                      // SHA-256 of the last record that verified
 	std::string end_reason;                     // set when an end record verified
+	std::string end_hash;                       // SHA-256 of the end record line, when one verified
+	bool truncated = false;                     // a truncated record verified: data past max_bytes is digests only
 	std::size_t checkpoints = 0;                // checkpoint records that verified
 	bool signatures_checked = false;            // a public key was given
 	std::optional<std::uint64_t> signed_through;  // seq covered by the last valid checkpoint

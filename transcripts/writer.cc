@@ -1,6 +1,7 @@
 #include "transcripts/writer.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "common/encoding.h"
 #include "transcripts/record_format.h"
 #include "transcripts/signing.h"
+#include "transcripts/writer_impl.h"
 
 namespace jead {
 
@@ -110,56 +112,7 @@ json decision_fields(const DecisionRecord& d)
 	return f;
 }
 
-// Returns the length of the longest prefix of `data`, at most `limit` bytes,
-// that does not end inside a UTF-8 sequence, so valid UTF-8 output that is
-// split over records stays readable text in each record. Falls back to
-// `limit` when no boundary is found within three bytes.
-std::size_t utf8_aware_cut(std::span<const std::uint8_t> data, std::size_t limit)
-{
-	if (data.size() <= limit)
-		return data.size();
-	for (std::size_t back = 0; back < 4; ++back) {
-		const std::uint8_t b = data[limit - back];
-		if ((b & 0xC0) != 0x80)
-			return back == 0 ? limit : limit - back;
-	}
-	return limit;
-}
-
 }  // namespace
-
-enum class Durability { buffered_by_kernel, synced };
-
-struct TranscriptWriter::Impl {
-	std::filesystem::path path;
-	int fd = -1;
-	std::uint64_t next_seq = 0;
-	std::string prev_hash;
-	std::chrono::steady_clock::time_point start;
-	std::optional<Error> failure;  // the first write error, after which every record is rejected
-	bool ended = false;
-	std::optional<TranscriptSigningKey> signing_key;
-	std::uint64_t checkpoint_interval = 0;
-	std::uint64_t records_since_checkpoint = 0;
-	mutable std::mutex mutex;
-
-	~Impl()
-	{
-		if (fd >= 0)
-			::close(fd);
-	}
-
-	// Appends a record, then a checkpoint when one is due. `data_json`, when
-	// given, is the serialized value of a last field "data", spliced into
-	// the line so that bulk data is not copied into a JSON value first.
-	Result<void> append(std::string_view type, json fields, Durability durability,
-	                    const std::string* data_json = nullptr);
-	Result<void> append_checkpoint(Durability durability);
-	Result<void> append_record(std::string_view type, json fields, Durability durability,
-	                           const std::string* data_json = nullptr);
-	Result<void> write_line(const std::string& line, Durability durability);
-	tl::unexpected<Error> record_failure(const std::string& operation, int error);
-};
 
 tl::unexpected<Error> TranscriptWriter::Impl::record_failure(const std::string& operation, int error)
 {
@@ -191,16 +144,19 @@ Result<void> TranscriptWriter::Impl::write_line(const std::string& line, Durabil
 	return {};
 }
 
-Result<void> TranscriptWriter::Impl::append(std::string_view type, json fields, Durability durability,
-                                            const std::string* data_json)
+Result<bool> TranscriptWriter::Impl::append(std::string_view type, json fields, Durability durability,
+                                            const std::string* data_json, SizeLimit limit)
 {
-	if (auto written = append_record(type, std::move(fields), durability, data_json); !written)
-		return written;
+	auto appended = append_record(type, std::move(fields), durability, data_json, limit);
+	if (!appended || !*appended)
+		return appended;
 
 	++records_since_checkpoint;
 	if (!signing_key || checkpoint_interval == 0 || records_since_checkpoint < checkpoint_interval)
-		return {};
-	return append_checkpoint(durability);
+		return true;
+	if (auto signed_ = append_checkpoint(durability); !signed_)
+		return tl::unexpected(signed_.error());
+	return true;
 }
 
 Result<void> TranscriptWriter::Impl::append_checkpoint(Durability durability)
@@ -213,11 +169,11 @@ Result<void> TranscriptWriter::Impl::append_checkpoint(Durability durability)
 	}
 	json fields{{"key", signing_key->fingerprint()}, {"signature", base64_encode(as_bytes(*signature))}};
 	records_since_checkpoint = 0;
-	return append_record("checkpoint", std::move(fields), durability);
+	return written(append_record("checkpoint", std::move(fields), durability));
 }
 
-Result<void> TranscriptWriter::Impl::append_record(std::string_view type, json fields, Durability durability,
-                                                   const std::string* data_json)
+Result<bool> TranscriptWriter::Impl::append_record(std::string_view type, json fields, Durability durability,
+                                                   const std::string* data_json, SizeLimit limit)
 {
 	if (failure)
 		return fail(Errc::io, "transcript " + path.string() + " rejects records after an earlier error: " +
@@ -228,7 +184,7 @@ Result<void> TranscriptWriter::Impl::append_record(std::string_view type, json f
 	const auto elapsed = std::chrono::steady_clock::now() - start;
 	json record;
 	record["seq"] = next_seq;
-	record["t"] = static_cast<std::uint64_t>(
+	record["t"] = t_base_ms + static_cast<std::uint64_t>(
 		std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count());
 	record["type"] = type;
 	record["prev"] = prev_hash;
@@ -254,14 +210,31 @@ Result<void> TranscriptWriter::Impl::append_record(std::string_view type, json f
 		                             " bytes exceeds the transcript line limit of " +
 		                             std::to_string(transcript::kMaxLineBytes) + " bytes");
 
+	if (limit == SizeLimit::applies && max_bytes != 0 && file_bytes + line.size() + 1 > max_bytes)
+		return false;
+
 	const std::string hash = transcript::line_hash(line);
 	line += '\n';
-	if (auto written = write_line(line, durability); !written)
-		return written;
+	if (auto done = write_line(line, durability); !done)
+		return tl::unexpected(done.error());
 
+	file_bytes += line.size();
 	prev_hash = hash;
+	if (type == "end")
+		end_hash = hash;
 	++next_seq;
-	return {};
+	return true;
+}
+
+Result<void> TranscriptWriter::Impl::append_end(json fields)
+{
+	if (auto done = written(append_record("end", std::move(fields), Durability::synced)); !done)
+		return done;
+	Result<void> result;
+	if (signing_key)
+		result = append_checkpoint(Durability::synced);
+	ended = true;
+	return result;
 }
 
 TranscriptWriter::TranscriptWriter() : impl_(std::make_unique<Impl>()) {}
@@ -297,6 +270,7 @@ Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::create(const std::fi
 	impl.prev_hash = std::move(previous);
 	impl.start = std::chrono::steady_clock::now();
 	impl.checkpoint_interval = options.checkpoint_interval;
+	impl.max_bytes = options.max_bytes;
 	if (!options.signing_key.empty()) {
 		auto key = TranscriptSigningKey::load(options.signing_key);
 		if (!key)
@@ -312,11 +286,17 @@ Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::create(const std::fi
 	if (::fchmod(impl.fd, 0600) != 0)
 		return impl.record_failure("chmod of", errno);
 
-	if (auto written = impl.append("header", header_fields(header), Durability::synced); !written) {
+	// The lock tells seal_abandoned_transcripts() in any jead process that
+	// this session is alive. It is advisory, so a file system without
+	// flock() support only loses that protection.
+	if (::flock(impl.fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+		return impl.record_failure("lock of", errno);
+
+	if (auto done = written(impl.append("header", header_fields(header), Durability::synced)); !done) {
 		// Keeps the destructor from appending an end record to a file
 		// without a header.
-		impl.failure = written.error();
-		return tl::unexpected(written.error());
+		impl.failure = done.error();
+		return tl::unexpected(done.error());
 	}
 
 	// Make the new directory entry durable too, or a crash could lose the
@@ -338,71 +318,31 @@ Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::create(const std::fi
 Result<void> TranscriptWriter::input(std::string_view command_line)
 {
 	std::lock_guard lock(impl_->mutex);
-	return impl_->append("input", json{{"line", encode_bytes(command_line)}}, Durability::buffered_by_kernel);
+	return written(impl_->append("input", json{{"line", encode_bytes(command_line)}}, Durability::buffered_by_kernel));
 }
 
 Result<void> TranscriptWriter::keystrokes(std::string_view bytes)
 {
 	std::lock_guard lock(impl_->mutex);
-	std::string data_json;
-	transcript::append_json_bytes(data_json, bytes);
-	return impl_->append("keystrokes", json::object(), Durability::buffered_by_kernel, &data_json);
+	return impl_->record_data(transcript::DataStream::keystrokes, as_bytes(bytes));
 }
 
 Result<void> TranscriptWriter::warning(std::string_view text)
 {
 	std::lock_guard lock(impl_->mutex);
-	return impl_->append("warning", json{{"text", encode_bytes(text)}}, Durability::buffered_by_kernel);
+	return written(impl_->append("warning", json{{"text", encode_bytes(text)}}, Durability::buffered_by_kernel));
 }
 
 Result<void> TranscriptWriter::decision(const DecisionRecord& record)
 {
 	std::lock_guard lock(impl_->mutex);
-	return impl_->append("decision", decision_fields(record), Durability::synced);
+	return written(impl_->append("decision", decision_fields(record), Durability::synced));
 }
 
 Result<void> TranscriptWriter::process_start(int pid)
 {
 	std::lock_guard lock(impl_->mutex);
-	return impl_->append("process_start", json{{"pid", pid}}, Durability::buffered_by_kernel);
-}
-
-Result<void> TranscriptWriter::output(OutputStream stream, std::span<const std::uint8_t> data)
-{
-	const char* stream_name = stream == OutputStream::stdout_ ? "stdout" : "stderr";
-	std::lock_guard lock(impl_->mutex);
-
-	// Each pass consumes at least one byte, so the loop ends after at most
-	// data.size() passes.
-	std::string data_json;
-	while (!data.empty()) {
-		const std::size_t n = utf8_aware_cut(data, transcript::kMaxOutputBytesPerRecord);
-		const std::string_view chunk(reinterpret_cast<const char*>(data.data()), n);
-		data_json.clear();
-		transcript::append_json_bytes(data_json, chunk);
-		json fields{{"stream", stream_name}};
-		if (auto written = impl_->append("output", std::move(fields), Durability::buffered_by_kernel, &data_json);
-		    !written)
-			return written;
-		data = data.subspan(n);
-	}
-	return {};
-}
-
-Result<void> TranscriptWriter::process_exit(int exit_status, int signal, std::chrono::milliseconds duration,
-                                            std::uint64_t bytes_out, std::string_view note)
-{
-	json fields;
-	if (signal == 0)
-		fields["status"] = exit_status;
-	else
-		fields["signal"] = signal;
-	fields["duration_ms"] = static_cast<std::int64_t>(duration.count());
-	fields["bytes_out"] = bytes_out;
-	fields["note"] = encode_bytes(note);
-
-	std::lock_guard lock(impl_->mutex);
-	return impl_->append("process_exit", std::move(fields), Durability::buffered_by_kernel);
+	return written(impl_->append("process_start", json{{"pid", pid}}, Durability::buffered_by_kernel));
 }
 
 Result<void> TranscriptWriter::end(std::string_view reason)
@@ -413,13 +353,42 @@ Result<void> TranscriptWriter::end(std::string_view reason)
 		                               "server-shutdown, error or abnormal)");
 
 	std::lock_guard lock(impl_->mutex);
-	auto written = impl_->append_record("end", json{{"reason", reason}}, Durability::synced);
-	if (!written)
-		return written;
-	if (impl_->signing_key)
-		written = impl_->append_checkpoint(Durability::synced);
+	if (auto done = impl_->finish_command(); !done)
+		return done;
+	if (auto done = impl_->finish_session_streams(); !done)
+		return done;
+	return impl_->append_end(json{{"reason", reason}});
+}
+
+Result<void> TranscriptWriter::end_abandoned(const AbandonedSession& session)
+{
+	json fields;
+	fields["reason"] = "abnormal";
+	fields["recovered_at"] = session.recovered_at;
+	fields["last_seq"] = session.last_seq;
+	fields["process_running"] = session.running_pid.has_value();
+	if (session.running_pid)
+		fields["pid"] = *session.running_pid;
+	fields["cut_bytes"] = session.cut_bytes;
+	if (session.cut_bytes > 0) {
+		fields["cut_sha256"] = session.cut_sha256;
+		fields["cut_file"] = encode_bytes(session.cut_file);
+	}
+
+	std::lock_guard lock(impl_->mutex);
+	return impl_->append_end(std::move(fields));
+}
+
+Result<void> TranscriptWriter::sign_end()
+{
+	std::lock_guard lock(impl_->mutex);
+	if (!impl_->signing_key)
+		return fail(Errc::invalid, "no signing key for transcript " + impl_->path.string());
+	// append_record() rejects records after the end, so sign directly.
+	impl_->ended = false;
+	auto done = impl_->append_checkpoint(Durability::synced);
 	impl_->ended = true;
-	return written;
+	return done;
 }
 
 const std::filesystem::path& TranscriptWriter::path() const
@@ -431,6 +400,43 @@ std::string TranscriptWriter::last_hash() const
 {
 	std::lock_guard lock(impl_->mutex);
 	return impl_->prev_hash;
+}
+
+std::string TranscriptWriter::end_hash() const
+{
+	std::lock_guard lock(impl_->mutex);
+	return impl_->end_hash;
+}
+
+Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::reopen(int fd, const std::filesystem::path& path,
+                                                                   const Continuation& continuation,
+                                                                   const TranscriptOptions& options)
+{
+	std::unique_ptr<TranscriptWriter> writer(new TranscriptWriter());
+	Impl& impl = *writer->impl_;
+	impl.fd = fd;
+	impl.path = path;
+	impl.next_seq = continuation.next_seq;
+	impl.prev_hash = continuation.prev_hash;
+	impl.t_base_ms = continuation.last_t_ms;
+	impl.start = std::chrono::steady_clock::now();
+	impl.ended = continuation.ended;
+	impl.checkpoint_interval = 0;
+	if (!options.signing_key.empty()) {
+		auto key = TranscriptSigningKey::load(options.signing_key);
+		if (!key) {
+			// Keeps the destructor from appending an end record.
+			impl.failure = key.error();
+			return tl::unexpected(key.error());
+		}
+		impl.signing_key = std::move(*key);
+	}
+
+	const off_t size = ::lseek(fd, 0, SEEK_END);
+	if (size < 0)
+		return impl.record_failure("seek in", errno);
+	impl.file_bytes = static_cast<std::uint64_t>(size);
+	return writer;
 }
 
 }  // namespace jead

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,6 +50,33 @@ struct DecisionRecord {
 
 enum class OutputStream { stdout_, stderr_ };
 
+// How much of one data stream of a command the transcript keeps. Roles set
+// it per verb with record_output, record_stdin, record_head and record_tail.
+struct StreamRecording {
+	enum class Mode {
+		full,       // every byte, in output or stdin records
+		head_tail,  // the first head_bytes in records, the last tail_bytes at process exit
+		digest,     // only the byte count and SHA-256, at process exit
+	};
+	Mode mode = Mode::full;
+	std::uint64_t head_bytes = 64 * 1024;
+	// Kept in memory until the process exits, so at most kMaxTailBytes.
+	std::uint64_t tail_bytes = 64 * 1024;
+
+	static constexpr std::uint64_t kMaxTailBytes = 16 * 1024 * 1024;
+};
+
+// Everything seal_abandoned_transcripts() knows about a session that ended
+// without an end record. Written as extra fields of its `end` record.
+struct AbandonedSession {
+	std::string recovered_at;          // wall-clock time of the recovery, ISO 8601 UTC
+	std::uint64_t last_seq = 0;        // seq of the last complete record
+	std::optional<int> running_pid;    // set when a process_start had no process_exit
+	std::uint64_t cut_bytes = 0;       // bytes of a last line cut short, moved aside
+	std::string cut_sha256;            // hex SHA-256 of those bytes, when cut_bytes > 0
+	std::string cut_file;              // file name they were moved to, when cut_bytes > 0
+};
+
 struct TranscriptOptions {
 	// The `prev` of the header: the hex SHA-256 of the previous session's
 	// `end` record line, which links transcripts into one chain. Empty means
@@ -60,6 +88,16 @@ struct TranscriptOptions {
 	// (0: none in between) and after the `end` record.
 	std::filesystem::path signing_key;
 	std::uint64_t checkpoint_interval = 100;
+
+	// The size in bytes up to which the transcript keeps data (output,
+	// stdin, tail and keystrokes records); 0 for no limit. The first data
+	// record that would end past it is replaced by one `truncated` record,
+	// and from then on every stream keeps only its byte count and SHA-256.
+	// Header, input, warning, decision, recording, process_start, digest,
+	// process_exit, end and checkpoint records are written past the limit
+	// too, so the file can grow beyond it by those records: a few hundred
+	// bytes per command plus its input and decision records.
+	std::uint64_t max_bytes = 0;
 };
 
 // Appends records to a transcript file. Every write error is returned with
@@ -94,10 +132,24 @@ public:
 	// Written and fdatasync'ed before returning: the write-ahead record. The
 	// server starts the program only after this returns success.
 	Result<void> decision(const DecisionRecord& record);
+	// Starts a command's recording: writes a `recording` record with both
+	// modes, which then apply to output() and stdin_data() until
+	// process_exit(). Call it after decision() allowed the command and before
+	// process_start(). Without it, streams are recorded in full. Rejects a
+	// tail_bytes above StreamRecording::kMaxTailBytes and a second call
+	// before process_exit() with Errc::invalid, writing nothing.
+	Result<void> begin_command(const StreamRecording& output, const StreamRecording& input);
 	Result<void> process_start(int pid);
-	// Splits `data` into records of at most 32 KiB. Empty data writes nothing.
+	// Records program output under the command's output mode, in `output`
+	// records of at most 32 KiB. Empty data writes nothing.
 	Result<void> output(OutputStream stream, std::span<const std::uint8_t> data);
-	// `signal` is 0 when the process exited normally with `exit_status`.
+	// Records bytes the program read from the client under the command's
+	// input mode, in `stdin` records of at most 32 KiB.
+	Result<void> stdin_data(std::span<const std::uint8_t> data);
+	// Ends the command: first writes, for each stream, the `tail` records of
+	// head-tail mode and the `digest` record of head-tail and digest mode,
+	// then the process_exit record. `signal` is 0 when the process exited
+	// normally with `exit_status`.
 	Result<void> process_exit(int exit_status, int signal, std::chrono::milliseconds duration,
 	                          std::uint64_t bytes_out, std::string_view note = {});
 	// Writes and fdatasyncs the last record. `reason` must be one of
@@ -105,11 +157,36 @@ public:
 	// error, abnormal. Any other reason returns Errc::invalid and writes
 	// nothing, so the caller can retry with a valid one.
 	Result<void> end(std::string_view reason);
+	// end("abnormal") with the recovery fields of `session`. Used by
+	// seal_abandoned_transcripts() on a writer from reopen().
+	Result<void> end_abandoned(const AbandonedSession& session);
+	// Appends the checkpoint that signs an existing end record, for a
+	// transcript whose writer stopped between the two.
+	Result<void> sign_end();
 
 	const std::filesystem::path& path() const;
 	// The hex SHA-256 of the last record written: after end(), the value to
 	// pass as TranscriptOptions::previous_end_hash to the next session.
 	std::string last_hash() const;
+	// The hex SHA-256 of the end record line, empty before end(). This is
+	// what FORMAT.md names as the next session's header prev; with a
+	// signing key it differs from last_hash(), the checkpoint's hash.
+	std::string end_hash() const;
+
+	// Where an existing transcript ends, for reopen().
+	struct Continuation {
+		std::uint64_t next_seq = 0;
+		std::string prev_hash;      // hash of the last complete line
+		std::uint64_t last_t_ms = 0;
+		bool ended = false;         // the last record is an end record
+	};
+	// Takes over `fd`, an existing transcript opened for appending, whose
+	// complete records end as `continuation` says. New records continue
+	// the seq and the chain, with t starting at last_t_ms. For recovery
+	// only: the caller must hold the file's lock.
+	static Result<std::unique_ptr<TranscriptWriter>> reopen(int fd, const std::filesystem::path& path,
+	                                                        const Continuation& continuation,
+	                                                        const TranscriptOptions& options);
 
 private:
 	TranscriptWriter();
