@@ -71,7 +71,7 @@ public:
 			"expiry_warning", "stop_on_error", "allow_sk_keys", "revoked_keys",
 			"max_unauthenticated_per_source", "max_connections_per_minute_per_source",
 			"max_sessions_per_certificate", "max_sessions_per_principal", "max_channels_per_connection",
-			"max_commands_per_minute", "transcript_signing_key", "transcript_checkpoint_records",
+			"max_commands_per_minute", "log_format", "transcript_signing_key", "transcript_checkpoint_records",
 		};
 		for (const auto& [key, node] : root) {
 			if (!known.contains(key.str()))
@@ -150,6 +150,12 @@ public:
 		}
 		if (auto r = parse_revoked_keys(root, config); !r)
 			return tl::unexpected(r.error());
+		if (const auto* format = root.get("log_format")) {
+			const auto* s = format->as_string();
+			if (!s || (s->get() != "text" && s->get() != "json"))
+				return error(*format, "log_format must be \"text\" or \"json\"");
+			config.log_format = s->get();
+		}
 		if (auto r = parse_grants(root, config); !r)
 			return tl::unexpected(r.error());
 		return config;

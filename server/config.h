@@ -54,6 +54,7 @@ struct Config {
 	int max_commands_per_minute = 600;         // per session channel
 	std::size_t max_command_length = 8192;
 	std::string log_level = "info";
+	std::string log_format = "text";   // "text" or "json"
 	// role name -> principals granted it; matched by exact byte equality.
 	std::map<std::string, std::vector<std::string>, std::less<>> grants;
 };

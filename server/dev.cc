@@ -216,7 +216,7 @@ int run_dev(const std::filesystem::path& dir_arg, std::uint16_t port)
 		std::cerr << "jead dev: " << policy.error().message << "\n";
 		return 1;
 	}
-	setup_logging((*policy)->config.log_level);
+	setup_logging((*policy)->config.log_level, (*policy)->config.log_format);
 	Server server(*policy);
 	if (auto r = server.listen(); !r) {
 		std::cerr << "jead dev: " << r.error().message << "\n";

@@ -99,7 +99,7 @@ int serve(const Options& options)
 		std::cerr << "jead: " << policy.error().message << "\n";
 		return 1;
 	}
-	jead::setup_logging((*policy)->config.log_level);
+	jead::setup_logging((*policy)->config.log_level, (*policy)->config.log_format);
 	jead::Server server(*policy);
 	if (auto r = server.listen(); !r) {
 		std::cerr << "jead: " << r.error().message << "\n";
