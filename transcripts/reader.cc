@@ -581,16 +581,21 @@ Result<std::string> read_transcript_bytes(const std::filesystem::path& path, con
 		return fail(errno == ENOENT ? Errc::not_found : Errc::io,
 		            "open of transcript " + path.string() + " failed: " + std::strerror(errno));
 
+	auto content = read_transcript_fd(fd, path.string(), limits);
+	::close(fd);
+	return content;
+}
+
+Result<std::string> read_transcript_fd(int fd, const std::string& name, const ReadLimits& limits)
+{
 	struct stat st {};
 	if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		const int error = errno;
-		::close(fd);
-		return fail(Errc::invalid, "transcript " + path.string() + " is not a regular file" +
+		return fail(Errc::invalid, "transcript " + name + " is not a regular file" +
 		                               (error != 0 ? std::string(": ") + std::strerror(error) : ""));
 	}
 	if (static_cast<std::uint64_t>(st.st_size) > limits.max_file_bytes) {
-		::close(fd);
-		return fail(Errc::limit, "transcript " + path.string() + " has " + std::to_string(st.st_size) +
+		return fail(Errc::limit, "transcript " + name + " has " + std::to_string(st.st_size) +
 		                             " bytes, more than the limit of " + std::to_string(limits.max_file_bytes));
 	}
 
@@ -605,14 +610,12 @@ Result<std::string> read_transcript_bytes(const std::filesystem::path& path, con
 			continue;
 		if (n < 0) {
 			const int error = errno;
-			::close(fd);
-			return fail(Errc::io, "read of transcript " + path.string() + " failed: " + std::strerror(error));
+			return fail(Errc::io, "read of transcript " + name + " failed: " + std::strerror(error));
 		}
 		if (n == 0)
 			break;
 		done += static_cast<std::size_t>(n);
 	}
-	::close(fd);
 	content.resize(done);
 	return content;
 }

@@ -177,6 +177,10 @@ PartialTranscript parse_transcript_prefix(std::string_view content, std::string 
 // symlink in the last path component.
 Result<std::string> read_transcript_bytes(const std::filesystem::path& path, const ReadLimits& limits = {});
 
+// Reads all of an open transcript file, whose offset must be 0, at most
+// limits.max_file_bytes. `name` is used in error messages.
+Result<std::string> read_transcript_fd(int fd, const std::string& name, const ReadLimits& limits = {});
+
 // read_transcript_bytes() then parse_transcript().
 Result<Transcript> read_transcript(const std::filesystem::path& path, const ReadLimits& limits = {});
 

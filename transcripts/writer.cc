@@ -16,6 +16,7 @@
 #include "common/encoding.h"
 #include "transcripts/record_format.h"
 #include "transcripts/signing.h"
+#include "transcripts/time_format.h"
 #include "transcripts/writer_impl.h"
 
 namespace jead {
@@ -46,22 +47,6 @@ std::string errno_text(int error)
 	return std::strerror(error);
 }
 
-// Formats the current wall-clock time as "2024-12-04T20:07:00.123Z".
-std::string utc_now_iso8601()
-{
-	const auto now = std::chrono::system_clock::now();
-	const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-	const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-
-	std::tm utc{};
-	gmtime_r(&seconds, &utc);
-	char text[40];
-	const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-	char millis[8];
-	std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ms % 1000));
-	return std::string(text, n) + millis;
-}
-
 json encode_list(const std::vector<std::string>& items)
 {
 	json list = json::array();
@@ -74,7 +59,7 @@ json header_fields(const TranscriptHeader& h)
 {
 	json f;
 	f["format"] = transcript::kFormatVersion;
-	f["time"] = utc_now_iso8601();
+	f["time"] = transcript::utc_now_iso8601();
 	f["session_id"] = encode_bytes(h.session_id);
 	f["host"] = encode_bytes(h.host);
 	f["jead_version"] = encode_bytes(h.jead_version);
