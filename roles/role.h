@@ -76,6 +76,8 @@ struct Verb {
 	bool reads_stdin = false;
 	bool interactive = false;
 	std::optional<std::string> run_as_user;
+	std::uint32_t max_concurrent = 0;     // running at once on this host, all sessions; 0 = no limit
+	std::uint32_t max_per_hour = 0;       // starts per principal in the last hour; 0 = no limit
 	RecordMode record_output = RecordMode::full;   // stdout and stderr
 	RecordMode record_stdin = RecordMode::full;
 	std::uint64_t record_head_bytes = 64 * 1024;   // head-tail: bytes kept from the start

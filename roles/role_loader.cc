@@ -654,7 +654,7 @@ Result<Verb> parse_verb(const Reader& reader, const toml::node& node)
 	JEAD_CHECK(reader.check_keys(*table,
 	                             {"name", "description", "command", "args", "timeout", "max_output", "stdin",
 	                              "interactive", "run_as_user", "record_output", "record_stdin", "record_head",
-	                              "record_tail"},
+	                              "record_tail", "max_concurrent", "max_per_hour"},
 	                             "[[verb]]"));
 
 	Verb verb;
@@ -695,6 +695,18 @@ Result<Verb> parse_verb(const Reader& reader, const toml::node& node)
 	if (const auto* user = find(*table, "run_as_user"))
 		JEAD_ASSIGN(verb.run_as_user, reader.account_name(*user, "run_as_user"));
 	JEAD_CHECK(parse_recording(reader, *table, verb));
+	for (const auto& [key, target] : {std::pair{"max_concurrent", &verb.max_concurrent},
+	                                  std::pair{"max_per_hour", &verb.max_per_hour}}) {
+		const auto* node = find(*table, key);
+		if (node == nullptr)
+			continue;
+		std::int64_t value = 0;
+		JEAD_ASSIGN(value, reader.integer(*node, key));
+		if (value < 1 || value > 1000000)
+			return reader.error(node->source(), "\"" + std::string(key) + "\" of verb " + shown_text(verb.name) +
+			                                        " must be from 1 to 1000000");
+		*target = static_cast<std::uint32_t>(value);
+	}
 	return verb;
 }
 

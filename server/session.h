@@ -9,6 +9,7 @@
 #include <chrono>
 #include <deque>
 #include <list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,7 @@ struct VerbRun {
 
 	SpawnedProcess process;
 	std::string verb;
+	std::string concurrency_key;        // "role verb", counted while the program runs
 	FdWatch stdout_watch;
 	FdWatch stderr_watch;
 	bool stdout_open = true;
@@ -177,6 +179,7 @@ private:
 	void sync_watches(CommandChannel& channel, ssh_event event);
 	void stop_verb(CommandChannel& channel, std::string note, int exit_status);
 	void end_transcript(CommandChannel& channel, std::string_view reason);
+	std::optional<std::string> verb_limit_denial(const Connection& connection, const Role& role, const Verb& verb);
 	Result<void> notify(const CommandChannel& channel, std::string_view event);
 	void reap_notifications();
 
@@ -184,6 +187,8 @@ private:
 	RevocationWatch& revocation_;
 	std::list<std::unique_ptr<CommandChannel>> draining_;
 	std::string last_end_hash_;   // of the newest end record this host wrote
+	std::map<std::string, std::uint32_t> running_per_verb_;   // "role verb" -> programs running now
+	std::map<std::string, std::deque<std::chrono::steady_clock::time_point>> starts_per_principal_;
 	std::vector<pid_t> notifications_;   // break-glass notification programs not yet reaped
 };
 

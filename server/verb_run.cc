@@ -193,6 +193,12 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 			decision.reason = "denied: this certificate's jead-verbs@jead extension does not list verb \"" +
 			                  decision.verb + "\"";
 		}
+		if (decision.allowed) {
+			if (auto limited = verb_limit_denial(connection, role, *decision.verb_spec)) {
+				decision.allowed = false;
+				decision.reason = "denied: " + *limited;
+			}
+		}
 	}
 
 	DecisionRecord record;
@@ -256,6 +262,8 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	auto run = std::make_unique<VerbRun>();
 	run->process = std::move(*process);
 	run->verb = decision.verb;
+	run->concurrency_key = role.name + " " + decision.verb;
+	++running_per_verb_[run->concurrency_key];
 	run->stdout_watch = {&channel, VerbRun::Stream::stdout_};
 	run->stderr_watch = {&channel, VerbRun::Stream::stderr_};
 	run->started_at = std::chrono::steady_clock::now();
@@ -271,6 +279,43 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	log_session_event(channel.break_glass, "session={} role={} allowed {} as {}: pid {}", channel.session_id,
 	                  role.name, escape_untrusted(line), run_as.user, channel.run->process.pid);
 	sync_watches(channel, event);
+}
+
+// Checks the verb's max_concurrent (programs running on this host) and
+// max_per_hour (starts per principal); a start that passes is counted.
+std::optional<std::string> SessionRunner::verb_limit_denial(const Connection& connection, const Role& role,
+                                                            const Verb& verb)
+{
+	const std::string key = role.name + " " + verb.name;
+	if (verb.max_concurrent > 0) {
+		const auto it = running_per_verb_.find(key);
+		const std::uint32_t running = it == running_per_verb_.end() ? 0 : it->second;
+		if (running >= verb.max_concurrent)
+			return "verb \"" + verb.name + "\" is already running " + std::to_string(running) +
+			       " time(s) on this host (max_concurrent " + std::to_string(verb.max_concurrent) +
+			       "); retry when it has finished";
+	}
+	if (verb.max_per_hour > 0) {
+		// The rate is counted for the first certificate principal that the
+		// role is granted to, the identity the grant was made for.
+		std::string principal;
+		for (const auto& candidate : connection.grant->certificate.principals) {
+			if (principals_granted_role(policy_->config, role.name, {candidate})) {
+				principal = candidate;
+				break;
+			}
+		}
+		auto& starts = starts_per_principal_[key + " " + principal];
+		const auto now = std::chrono::steady_clock::now();
+		while (!starts.empty() && now - starts.front() > std::chrono::hours(1))
+			starts.pop_front();
+		if (starts.size() >= verb.max_per_hour)
+			return "verb \"" + verb.name + "\" was started " + std::to_string(starts.size()) + " times by principal " +
+			       escape_untrusted(principal, 64) + " in the last hour (max_per_hour " +
+			       std::to_string(verb.max_per_hour) + ")";
+		starts.push_back(now);
+	}
+	return std::nullopt;
 }
 
 void SessionRunner::stop_verb(CommandChannel& channel, std::string note, int exit_status)
@@ -383,6 +428,8 @@ void SessionRunner::finish_run(CommandChannel& channel, ssh_event event)
 	const std::string note = run.stop_note;
 	const int reported = note.empty() ? exit_status : run.stop_exit_status;
 	const bool exec_signal = signal && note.empty() && channel.mode == CommandChannel::Mode::exec && channel.channel;
+	if (auto it = running_per_verb_.find(run.concurrency_key); it != running_per_verb_.end() && --it->second == 0)
+		running_per_verb_.erase(it);
 	channel.run.reset();
 
 	if (exec_signal && !channel.ending) {
