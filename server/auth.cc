@@ -85,6 +85,13 @@ Result<LoginGrant> authorize_login(const Policy& policy, RevocationWatch& revoca
 			                              format_duration(*role->max_cert_lifetime) + "; request a shorter certificate");
 	}
 
+	// libssh 0.10 verifies a security key's signature but does not expose
+	// its user-verification flag, so a certificate that demands user
+	// verification cannot be honoured and is refused.
+	if (cert->security_key && find_critical_option(*cert, "verify-required"))
+		return fail(Errc::denied, "certificate requires user verification (verify-required), which jead cannot "
+		                          "check for security keys; issue the certificate without verify-required");
+
 	if (role->break_glass) {
 		const auto cap = std::min(kBreakGlassMaxLifetime, role->max_cert_lifetime.value_or(kBreakGlassMaxLifetime));
 		const auto lifetime = cert->valid_before - cert->valid_after;
