@@ -1,6 +1,7 @@
 // libFuzzer target for the transcript reader, the verifier and the
-// renderers of jea-replay: any byte string must parse, verify and render
-// without a crash, a sanitizer report or unescaped terminal controls.
+// renderers of jea-replay (show, list, play, export, grep): any byte string
+// must parse, verify and render without a crash, a sanitizer report or
+// unescaped terminal controls.
 //
 // Not built by CMake. Build and run from the repository root:
 //
@@ -22,6 +23,7 @@
 #include "common/escape.h"
 #include "transcripts/reader.h"
 #include "transcripts/render.h"
+#include "transcripts/replay_tools.h"
 #include "transcripts/verify.h"
 
 namespace {
@@ -73,5 +75,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 	const jead::SessionSummary summary = jead::summarize_session(partial.transcript, integrity);
 	check_terminal_safe(jead::render_session_table({summary}));
 	check_terminal_safe(jead::render_session_json({summary}));
+
+	std::string played;
+	for (const auto& frame : jead::playback_frames(partial.transcript, false))
+		played += frame.text;
+	check_terminal_safe(played);
+	check_terminal_safe(jead::export_asciicast(partial.transcript, false));
+	check_terminal_safe(jead::export_session_json(partial.transcript, integrity));
+	(void)jead::matches_filter(partial.transcript, jead::SessionFilter{});
+	for (const auto& hit : jead::grep_transcript(partial.transcript, "a"))
+		check_terminal_safe(hit.field);
 	return 0;
 }

@@ -333,8 +333,10 @@ TEST_CASE("json export describes commands", "[transcript][tools]")
 
 	REQUIRE(text.back() == '\n');
 	CHECK(text.find('\n') == text.size() - 1);
-	for (unsigned char c : text.substr(0, text.size() - 1))
-		CHECK((c >= 0x20 && c < 0x7F));
+	for (unsigned char c : text.substr(0, text.size() - 1)) {
+		CHECK(c >= 0x20);
+		CHECK(c < 0x7F);
+	}
 	const auto session = nlohmann::json::parse(text);
 	CHECK(session.at("session_id") == "siem");
 	CHECK(session.at("integrity") == "ok");

@@ -98,7 +98,7 @@ Result<void> write_aside(const fs::path& path, std::string_view bytes)
 	return {};
 }
 
-// What the complete records of an unsealed transcript say.
+// The state recorded by the complete records of an unsealed transcript.
 struct TranscriptState {
 	TranscriptWriter::Continuation continuation;
 	std::optional<int> running_pid;

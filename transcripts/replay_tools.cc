@@ -59,7 +59,13 @@ std::string to_valid_utf8(std::string_view bytes)
 	// Each pass consumes one character or one byte.
 	while (i < bytes.size()) {
 		const auto lead = static_cast<unsigned char>(bytes[i]);
-		const std::size_t length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+		std::size_t length = 1;
+		if (lead >= 0xF0)
+			length = 4;
+		else if (lead >= 0xE0)
+			length = 3;
+		else if (lead >= 0xC0)
+			length = 2;
 		const std::string_view candidate = bytes.substr(i, length);
 		if (candidate.size() == length && is_valid_utf8(candidate)) {
 			out += candidate;

@@ -1,7 +1,7 @@
 // The jea-replay commands beyond show and verify: filters for `list`, the
 // `grep` search, the `play` frames and the `export` formats (asciicast v2
 // and one JSON object per session). Recorded strings are neutralised with
-// terminal_text.h or JSON-escaped to ASCII unless a raw option says so.
+// terminal_text.h or JSON-escaped to ASCII, except where a raw option is set.
 #pragma once
 
 #include <chrono>
@@ -54,9 +54,9 @@ struct PlayFrame {
 std::vector<PlayFrame> playback_frames(const Transcript& transcript, bool raw);
 
 // Returns an asciicast v2 file: a header line, then [time, "o", data] for
-// output and [time, "i", data] for keystrokes. Data is neutralised (with
-// \n written as \r\n) unless `raw`; raw bytes that are not UTF-8 are
-// replaced by U+FFFD, because asciicast data is a JSON string.
+// output and [time, "i", data] for keystrokes. Data is neutralised, with
+// \n written as \r\n, unless `raw` is set. Raw bytes that are not UTF-8
+// become U+FFFD, because asciicast data is a JSON string.
 std::string export_asciicast(const Transcript& transcript, bool raw);
 
 // Returns one line of JSON describing the session for a SIEM: header

@@ -57,9 +57,9 @@ public:
 	const StreamRecording& recording() const { return recording_; }
 
 	// Counts `data`, adds it to the digest when one is kept, and returns
-	// how many leading bytes of it belong in records: all in full mode, up
-	// to the rest of the head in head-tail mode, none in digest mode or
-	// after drop_to_digest().
+	// how many leading bytes of it belong in records. That is all of them
+	// in full mode and up to the rest of the head in head-tail mode. It is
+	// none in digest mode and after drop_to_digest().
 	std::size_t accept(std::span<const std::uint8_t> data);
 	// Notes that `n` bytes returned by accept() were written as records.
 	void recorded(std::size_t n) { recorded_ += n; }

@@ -271,8 +271,8 @@ Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::create(const std::fi
 	if (::fchmod(impl.fd, 0600) != 0)
 		return impl.record_failure("chmod of", errno);
 
-	// The lock tells seal_abandoned_transcripts() in any jead process that
-	// this session is alive. It is advisory, so a file system without
+	// The lock marks this session as alive for seal_abandoned_transcripts()
+	// in any jead process. It is advisory, so a file system without
 	// flock() support only loses that protection.
 	if (::flock(impl.fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
 		return impl.record_failure("lock of", errno);

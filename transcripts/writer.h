@@ -66,8 +66,8 @@ struct StreamRecording {
 	static constexpr std::uint64_t kMaxTailBytes = 16 * 1024 * 1024;
 };
 
-// Everything seal_abandoned_transcripts() knows about a session that ended
-// without an end record. Written as extra fields of its `end` record.
+// The facts seal_abandoned_transcripts() recovers about a session that
+// ended without an end record, written as extra fields of its `end` record.
 struct AbandonedSession {
 	std::string recovered_at;          // wall-clock time of the recovery, ISO 8601 UTC
 	std::uint64_t last_seq = 0;        // seq of the last complete record
@@ -173,17 +173,17 @@ public:
 	// signing key it differs from last_hash(), the checkpoint's hash.
 	std::string end_hash() const;
 
-	// Where an existing transcript ends, for reopen().
+	// The end state of an existing transcript, for reopen().
 	struct Continuation {
 		std::uint64_t next_seq = 0;
 		std::string prev_hash;      // hash of the last complete line
 		std::uint64_t last_t_ms = 0;
 		bool ended = false;         // the last record is an end record
 	};
-	// Takes over `fd`, an existing transcript opened for appending, whose
-	// complete records end as `continuation` says. New records continue
-	// the seq and the chain, with t starting at last_t_ms. For recovery
-	// only: the caller must hold the file's lock.
+	// Takes over `fd` (closed on failure too), an existing transcript opened
+	// for appending, whose complete records end as `continuation` describes.
+	// New records continue the seq and the chain, with t starting at
+	// last_t_ms. For recovery only: the caller must hold the file's lock.
 	static Result<std::unique_ptr<TranscriptWriter>> reopen(int fd, const std::filesystem::path& path,
 	                                                        const Continuation& continuation,
 	                                                        const TranscriptOptions& options);

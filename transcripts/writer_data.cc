@@ -51,7 +51,11 @@ json data_fields(DataStream stream)
 
 std::size_t command_index(DataStream stream)
 {
-	return stream == DataStream::stdout_ ? 0 : stream == DataStream::stderr_ ? 1 : 2;
+	if (stream == DataStream::stdout_)
+		return 0;
+	if (stream == DataStream::stderr_)
+		return 1;
+	return 2;
 }
 
 }  // namespace
