@@ -195,15 +195,59 @@ std::int64_t unix_now()
 		.count();
 }
 
+namespace {
+
+// Writes what the channel's window takes now; returns the bytes written, or
+// -1 when the channel is broken.
+int write_some(ssh_channel channel, std::string_view data, bool is_stderr)
+{
+	const auto size = static_cast<std::uint32_t>(data.size());
+	return is_stderr ? ssh_channel_write_stderr(channel, data.data(), size)
+	                 : ssh_channel_write(channel, data.data(), size);
+}
+
+}  // namespace
+
+void send_to_client(CommandChannel& channel, std::string_view data, bool is_stderr)
+{
+	if (!channel.channel || data.empty())
+		return;
+	if (channel.outbox.empty()) {
+		const int written = write_some(channel.channel, data, is_stderr);
+		if (written < 0)
+			return;   // the connection is failing; its teardown follows
+		data.remove_prefix(static_cast<std::size_t>(written));
+		if (data.empty())
+			return;
+	}
+	// What the window did not take waits here, in order; the caller reads
+	// no more output until the outbox is empty again.
+	channel.outbox.emplace_back(is_stderr, std::string(data));
+}
+
+bool flush_outbox(CommandChannel& channel)
+{
+	while (!channel.outbox.empty() && channel.channel) {
+		auto& [is_stderr, text] = channel.outbox.front();
+		const int written = write_some(channel.channel, text, is_stderr);
+		if (written < 0) {
+			channel.outbox.clear();
+			break;
+		}
+		text.erase(0, static_cast<std::size_t>(written));
+		if (!text.empty())
+			return false;
+		channel.outbox.pop_front();
+	}
+	return true;
+}
+
 void write_to_client(CommandChannel& channel, std::string_view data, bool is_stderr)
 {
 	if (!channel.channel || data.empty())
 		return;
 	if (!channel.pty) {
-		if (is_stderr)
-			ssh_channel_write_stderr(channel.channel, data.data(), static_cast<std::uint32_t>(data.size()));
-		else
-			ssh_channel_write(channel.channel, data.data(), static_cast<std::uint32_t>(data.size()));
+		send_to_client(channel, data, is_stderr);
 		return;
 	}
 	channel.output_at_line_start = data.back() == '\n';
@@ -216,7 +260,7 @@ void write_to_client(CommandChannel& channel, std::string_view data, bool is_std
 			converted += '\r';
 		converted += data[i];
 	}
-	ssh_channel_write(channel.channel, converted.data(), static_cast<std::uint32_t>(converted.size()));
+	send_to_client(channel, converted, false);
 }
 
 void tell_client(CommandChannel& channel, const std::string& message)
@@ -233,8 +277,8 @@ void write_subsystem_frame(CommandChannel& channel, std::string_view data, bool 
 	if (!channel.channel)
 		return;
 	const std::string header = std::string(is_stderr ? "jea-stderr " : "jea-stdout ") + std::to_string(data.size()) + "\n";
-	ssh_channel_write(channel.channel, header.data(), static_cast<std::uint32_t>(header.size()));
-	ssh_channel_write(channel.channel, data.data(), static_cast<std::uint32_t>(data.size()));
+	send_to_client(channel, header, false);
+	send_to_client(channel, data, false);
 }
 
 ssh_channel SessionRunner::open_channel(Connection& connection, ssh_session session)
@@ -558,8 +602,14 @@ void SessionRunner::finish_channel(CommandChannel& channel, ssh_event event)
 	}
 	(void)event;
 	const ChannelEnding ending = channel.ending.value_or(ChannelEnding{"exit", "", channel.last_exit_status});
-	if (!ending.message.empty())
+	if (!ending.message.empty() && !channel.ending_told) {
 		tell_client(channel, ending.message);
+		channel.ending_told = true;
+	}
+	// Output the client has not taken yet goes out before the exit status
+	// and the close, at the client's pace.
+	if (!flush_outbox(channel))
+		return;
 	if (channel.channel) {
 		if (!ending.exit_signal_sent)
 			ssh_channel_request_send_exit_status(channel.channel, ending.exit_status);

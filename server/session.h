@@ -57,6 +57,7 @@ struct VerbRun {
 	std::size_t stdin_offset = 0;
 	std::chrono::steady_clock::time_point started_at;
 	std::chrono::steady_clock::time_point exited_at;
+	std::chrono::steady_clock::time_point last_output_at;
 	std::chrono::steady_clock::time_point term_sent_at;
 	bool term_sent = false;
 	bool kill_sent = false;
@@ -102,6 +103,8 @@ struct CommandChannel {
 	bool input_eof = false;
 	std::unique_ptr<LineEditor> editor; // shell with a pty
 	bool prompt_shown = false;
+	std::deque<std::pair<bool, std::string>> outbox;   // (is_stderr, bytes) the window has not taken yet
+	bool ending_told = false;           // the ending's message went out
 	std::string typeahead;              // keys typed while a verb ran
 	bool output_at_line_start = true;   // pty: whether the prompt can start here
 

@@ -37,6 +37,12 @@ std::string format_time_left(std::int64_t seconds);
 // stdout and stderr share the terminal.
 void write_to_client(CommandChannel& channel, std::string_view data, bool is_stderr);
 
+// Sends `data` as far as the channel's window allows and keeps the rest in
+// the channel's outbox, so nothing is lost to a partial write.
+void send_to_client(CommandChannel& channel, std::string_view data, bool is_stderr);
+// Writes what the outbox holds; returns true when it is empty.
+bool flush_outbox(CommandChannel& channel);
+
 // Writes "jead: MESSAGE" as one line on stderr (or the terminal).
 void tell_client(CommandChannel& channel, const std::string& message);
 

@@ -56,6 +56,10 @@ void relay_output(CommandChannel& channel, VerbRun::Stream stream)
 		return;
 
 	std::size_t want = kReadChunk;
+	if (channel.channel && !flush_outbox(channel)) {
+		run.paused = true;
+		return;
+	}
 	if (channel.channel) {
 		// Read no more than the client's window takes, so a client that
 		// stops reading stops the program's pipe, not jead's memory. A pty
@@ -82,6 +86,7 @@ void relay_output(CommandChannel& channel, VerbRun::Stream stream)
 
 	const std::string_view data(g_read_buffer.data(), static_cast<std::size_t>(n));
 	run.bytes_out += data.size();
+	run.last_output_at = std::chrono::steady_clock::now();
 	if (channel.transcript && !channel.transcript_failed) {
 		const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
 		if (auto r = channel.transcript->output(is_stderr ? OutputStream::stderr_ : OutputStream::stdout_, bytes); !r)
@@ -497,7 +502,7 @@ void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
 
 	if (channel.run) {
 		VerbRun& run = *channel.run;
-		if (run.paused && (!channel.channel || ssh_channel_window_size(channel.channel) > 0))
+		if (run.paused && (!channel.channel || (flush_outbox(channel) && ssh_channel_window_size(channel.channel) > 0)))
 			run.paused = false;
 		if (channel.transcript_failed)
 			stop_verb(channel, "recording the output failed, so the program was stopped", kExitInternal);
@@ -515,9 +520,13 @@ void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
 		if (run.process.stdin_fd)
 			feed_stdin(channel);
 
-		// A program whose children keep its pipes open after it exits is
-		// given two seconds to close them before the command ends anyway.
-		if (run.exited && ((!run.stdout_open && !run.stderr_open) || now - run.exited_at > std::chrono::seconds(2))) {
+		// After the program exits its pipes are drained to the end, at the
+		// client's pace. Only a pipe that stays open but idle, held by a
+		// child the program left behind, ends the command after 2 s.
+		const auto quiet_since = std::max(run.exited_at, run.last_output_at);
+		const bool drained = !run.stdout_open && !run.stderr_open;
+		const bool abandoned = !run.paused && now - quiet_since > std::chrono::seconds(2);
+		if (run.exited && (drained || abandoned)) {
 			finish_run(channel, event);
 		} else {
 			sync_watches(channel, event);

@@ -2,6 +2,11 @@
 // streaming and the requests jead refuses, through the stock ssh client.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <thread>
@@ -12,6 +17,8 @@
 #include "tests/support.h"
 
 using namespace jead::test;
+
+extern char** environ;
 
 namespace {
 
@@ -186,4 +193,69 @@ TEST_CASE_METHOD(ModesFixture, "same lines same result in every mode", "[integra
 		CHECK((subsystem.out.find("jea-status exit 0") != std::string::npos) == allowed);
 		CHECK(exec.out == shell.out);
 	}
+}
+
+namespace {
+
+long vm_rss_kib(pid_t pid)
+{
+	const auto status = read_text("/proc/" + std::to_string(pid) + "/status");
+	const auto at = status.find("VmRSS:");
+	return at == std::string::npos ? -1 : std::stol(status.substr(at + 6));
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(ModesFixture, "client that stops reading keeps memory flat", "[integration]")
+{
+	const std::size_t size = 1ull << 30;
+	const auto argv = ssh_argv(server, "web-ops", key, cert, {}, {"stream", std::to_string(size)});
+
+	int out[2];
+	REQUIRE(::pipe(out) == 0);
+	posix_spawn_file_actions_t actions;
+	posix_spawn_file_actions_init(&actions);
+	posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+	posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addclose(&actions, out[0]);
+	std::vector<char*> args;
+	for (const auto& a : argv)
+		args.push_back(const_cast<char*>(a.c_str()));
+	args.push_back(nullptr);
+	pid_t ssh_pid = -1;
+	REQUIRE(::posix_spawnp(&ssh_pid, "ssh", &actions, nullptr, args.data(), environ) == 0);
+	posix_spawn_file_actions_destroy(&actions);
+	::close(out[1]);
+
+	// The client reads nothing for 5 s while the verb tries to write 1 GiB.
+	const long rss_at_start = vm_rss_kib(server.pid());
+	long rss_max = rss_at_start;
+	for (int sample = 0; sample < 20; ++sample) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(250));
+		rss_max = std::max(rss_max, vm_rss_kib(server.pid()));
+	}
+
+	// Then it reads everything, bounded by two minutes.
+	std::size_t received = 0;
+	std::vector<char> buffer(1 << 20);
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+	while (std::chrono::steady_clock::now() < deadline) {
+		const ssize_t n = ::read(out[0], buffer.data(), buffer.size());
+		if (n <= 0)
+			break;
+		received += static_cast<std::size_t>(n);
+		if (received % (64u << 20) < static_cast<std::size_t>(n))
+			rss_max = std::max(rss_max, vm_rss_kib(server.pid()));
+	}
+	::close(out[0]);
+	int status = 0;
+	::waitpid(ssh_pid, &status, 0);
+
+	WARN("jead VmRSS: " << rss_at_start << " KiB at start, at most " << rss_max << " KiB while 1 GiB went to a "
+	                    << "client that first stopped reading");
+	CHECK(received == size);
+	CHECK(WIFEXITED(status));
+	CHECK(WEXITSTATUS(status) == 0);
+	CHECK(rss_max < 64 * 1024);
 }

@@ -246,15 +246,22 @@ JeadServer::JeadServer(const std::filesystem::path& dir, const Setup& setup) : d
 	posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&actions, log_fd, 1);
 	posix_spawn_file_actions_adddup2(&actions, log_fd, 2);
-	const std::vector<std::string> argv = {JEAD_BINARY, "serve", "--config", (dir_ / "jead.toml").string()};
+	std::vector<std::string> argv;
+	const char* wrapper = std::getenv("JEAD_TEST_WRAPPER");
+	std::istringstream wrapper_words(wrapper ? wrapper : "");
+	for (std::string word; wrapper_words >> word;)
+		argv.push_back(word);
+	const int start_attempts = argv.empty() ? 200 : 1200;   // 50 ms each
+	argv.insert(argv.end(), {JEAD_BINARY, "serve", "--config", (dir_ / "jead.toml").string()});
 	auto args = c_argv(argv);
-	const int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+	const int rc = ::posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), environ);
 	posix_spawn_file_actions_destroy(&actions);
 	::close(log_fd);
 	REQUIRE(rc == 0);
 
-	// Wait (at most 10 s) until jead accepts connections or exits.
-	for (int attempt = 0; attempt < 200; ++attempt) {
+	// Wait (at most 10 s, or 60 s under a wrapper) until jead accepts
+	// connections or exits.
+	for (int attempt = 0; attempt < start_attempts; ++attempt) {
 		if (port_accepts(port_))
 			return;
 		int status = 0;
@@ -264,7 +271,7 @@ JeadServer::JeadServer(const std::filesystem::path& dir, const Setup& setup) : d
 		}
 		std::this_thread::sleep_for(std::chrono::milliseconds(50));
 	}
-	FAIL("jead did not start listening within 10 s: " << log());
+	FAIL("jead did not start listening within " << start_attempts / 20 << " s: " << log());
 }
 
 JeadServer::~JeadServer()

@@ -61,7 +61,11 @@ std::filesystem::path sign_key(const std::filesystem::path& ca, const std::files
 std::string read_text(const std::filesystem::path& file);
 void write_text(const std::filesystem::path& file, const std::string& text);
 
-// A real jead serving one config on a free loopback port.
+// A real jead serving one config on a free loopback port. When the
+// environment variable JEAD_TEST_WRAPPER is set, its words (split at spaces)
+// are put before the jead command line, as in
+//   JEAD_TEST_WRAPPER="valgrind --error-exitcode=99 --leak-check=full"
+// and jead gets 60 s instead of 10 s to start listening.
 class JeadServer {
 public:
 	struct Setup {
@@ -76,6 +80,9 @@ public:
 	JeadServer& operator=(const JeadServer&) = delete;
 
 	std::uint16_t port() const { return port_; }
+	// The jead process id (the wrapper's when JEAD_TEST_WRAPPER is set), or
+	// -1 once it is gone.
+	pid_t pid() const { return pid_; }
 	const std::filesystem::path& dir() const { return dir_; }
 	const std::filesystem::path& ca() const { return ca_; }
 	std::filesystem::path transcript_dir() const { return dir_ / "transcripts"; }
