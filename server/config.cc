@@ -72,6 +72,7 @@ public:
 			"max_unauthenticated_per_source", "max_connections_per_minute_per_source",
 			"max_sessions_per_certificate", "max_sessions_per_principal", "max_channels_per_connection",
 			"max_commands_per_minute", "log_format", "transcript_signing_key", "transcript_checkpoint_records",
+			"transcript_max_bytes",
 		};
 		for (const auto& [key, node] : root) {
 			if (!known.contains(key.str()))
@@ -108,6 +109,12 @@ public:
 		if (auto r = optional_int(root, "transcript_checkpoint_records", 0, 1000000, checkpoint); !r)
 			return tl::unexpected(r.error());
 		config.transcript_checkpoint_records = static_cast<std::uint64_t>(checkpoint);
+		if (const auto* node = root.get("transcript_max_bytes")) {
+			const auto* i = node->as_integer();
+			if (!i || i->get() < 0)
+				return error(*node, "\"transcript_max_bytes\" must be a byte count, 0 for no cap");
+			config.transcript_max_bytes = static_cast<std::uint64_t>(i->get());
+		}
 
 		if (auto r = parse_cas(root, config); !r)
 			return tl::unexpected(r.error());

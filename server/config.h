@@ -36,6 +36,9 @@ struct Config {
 	std::filesystem::path transcript_dir;
 	std::filesystem::path transcript_signing_key;       // optional: Ed25519 PEM private key
 	std::uint64_t transcript_checkpoint_records = 100;  // records between signed checkpoints
+	// Per session channel: past it the transcript keeps only digests of the
+	// streams (decisions, exits and the end are always written); 0 = no cap.
+	std::uint64_t transcript_max_bytes = 1ull << 30;
 	std::chrono::seconds max_cert_lifetime{8 * 3600};
 	std::chrono::seconds clock_skew{30};
 	std::chrono::seconds login_grace_time{30};

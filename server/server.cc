@@ -28,6 +28,7 @@
 #include "common/escape.h"
 #include "server/session.h"
 #include "server/session_internal.h"
+#include "transcripts/recovery.h"
 
 namespace jead {
 
@@ -499,6 +500,31 @@ struct Server::Impl {
 	}
 };
 
+// Seals the transcripts a crash left without an end record, and links the
+// next transcript to the newest end record on this host.
+Result<void> Server::recover_transcripts()
+{
+	const auto& config = impl_->policy->config;
+	TranscriptOptions options;
+	options.signing_key = config.transcript_signing_key;
+	options.checkpoint_interval = config.transcript_checkpoint_records;
+	auto outcomes = seal_abandoned_transcripts(config.transcript_dir, options);
+	if (!outcomes)
+		return fail(outcomes.error().code, "cannot check transcripts for abnormal ends: " + outcomes.error().message);
+	for (const auto& outcome : *outcomes) {
+		if (outcome.sealed)
+			spdlog::warn("transcript {} had no end record; sealed as abnormal: {}", outcome.path.string(),
+			             outcome.message);
+		else
+			spdlog::error("transcript {} could not be sealed: {}", outcome.path.string(), outcome.message);
+	}
+	auto newest = newest_end_hash(config.transcript_dir);
+	if (!newest)
+		return fail(newest.error().code, "cannot read the newest transcript end: " + newest.error().message);
+	impl_->runner.set_last_end_hash(*newest);
+	return {};
+}
+
 Server::Server(std::shared_ptr<const Policy> policy) : impl_(std::make_unique<Impl>(std::move(policy))) {}
 
 Server::~Server() = default;
@@ -510,6 +536,8 @@ Result<void> Server::listen()
 		return fail(Errc::invalid, "listen port 0 is not supported; name a port");
 
 	if (auto r = check_transcript_setup(config); !r)
+		return r;
+	if (auto r = recover_transcripts(); !r)
 		return r;
 
 	impl_->bind = ssh_bind_new();

@@ -29,6 +29,8 @@ public:
 	struct Impl;
 
 private:
+	Result<void> recover_transcripts();
+
 	std::unique_ptr<Impl> impl_;
 };
 

@@ -335,6 +335,7 @@ void SessionRunner::begin_channel(CommandChannel& channel)
 	options.previous_end_hash = last_end_hash_;
 	options.signing_key = channel.policy->config.transcript_signing_key;
 	options.checkpoint_interval = channel.policy->config.transcript_checkpoint_records;
+	options.max_bytes = channel.policy->config.transcript_max_bytes;
 	auto transcript =
 		TranscriptWriter::create(channel.policy->config.transcript_dir, make_header(connection, channel), options);
 	if (!transcript) {
@@ -635,7 +636,7 @@ void SessionRunner::end_transcript(CommandChannel& channel, std::string_view rea
 	}
 	// The next session's header links to this end record, so that a
 	// deleted transcript breaks the chain.
-	last_end_hash_ = channel.transcript->last_hash();
+	last_end_hash_ = channel.transcript->end_hash();
 }
 
 void SessionRunner::service(Connection& connection, ssh_event event)

@@ -241,6 +241,26 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 		return;
 	}
 
+	// How much of the streams the transcript keeps, announced before the
+	// program starts; a failure here also keeps the program from starting.
+	const auto recording = [](RecordMode mode, const Verb& verb) {
+		StreamRecording r;
+		r.mode = mode == RecordMode::digest      ? StreamRecording::Mode::digest
+		         : mode == RecordMode::head_tail ? StreamRecording::Mode::head_tail
+		                                         : StreamRecording::Mode::full;
+		r.head_bytes = verb.record_head_bytes;
+		r.tail_bytes = verb.record_tail_bytes;
+		return r;
+	};
+	const Verb& verb = *decision.verb_spec;
+	if (auto r = channel.transcript->begin_command(recording(verb.record_output, verb),
+	                                               recording(verb.record_stdin, verb));
+	    !r) {
+		note_transcript_failure(channel, r.error());
+		after_command(channel, kExitInternal, "cannot record this command, so it does not run: " + r.error().message);
+		return;
+	}
+
 	SpawnRequest request;
 	request.argv = decision.argv;
 	request.environment = base_environment();
@@ -394,6 +414,17 @@ void SessionRunner::feed_stdin(CommandChannel& channel)
 		if (n > 0) {
 			run.stdin_pending.assign(g_read_buffer.data(), static_cast<std::size_t>(n));
 			run.bytes_in += static_cast<std::uint64_t>(n);
+			// Recorded before the program can read it.
+			if (channel.transcript && !channel.transcript_failed) {
+				const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(run.stdin_pending.data()),
+				                             run.stdin_pending.size());
+				if (auto r = channel.transcript->stdin_data(bytes); !r) {
+					note_transcript_failure(channel, r.error());
+					run.stdin_pending.clear();
+					run.process.stdin_fd.reset();
+					return;
+				}
+			}
 			continue;
 		}
 		if (n == SSH_EOF || ssh_channel_is_eof(channel.channel)) {
