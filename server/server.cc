@@ -35,7 +35,7 @@ namespace jead {
 namespace {
 
 // libssh compares the plain signature algorithm against this list, so it
-// holds the plain names as well as the certificate names; the callback
+// contains the plain names as well as the certificate names; the callback
 // accepts certificates only. SHA-1 "ssh-rsa" is left out.
 constexpr const char* kAcceptedKeyTypes =
 	"ssh-ed25519-cert-v01@openssh.com,"

@@ -558,7 +558,7 @@ void SessionRunner::after_command(CommandChannel& channel, int exit_status, cons
 	switch (channel.mode) {
 	case CommandChannel::Mode::exec:
 		// An ending jead chose (expiry, revocation, shutdown) keeps its
-		// reason and status, and its message is told once, at the end.
+		// reason and status, and its message is sent once, at the end.
 		if (channel.ending)
 			return;
 		if (!status_line.empty())
@@ -603,9 +603,9 @@ void SessionRunner::finish_channel(CommandChannel& channel, ssh_event event)
 	}
 	(void)event;
 	const ChannelEnding ending = channel.ending.value_or(ChannelEnding{"exit", "", channel.last_exit_status});
-	if (!ending.message.empty() && !channel.ending_told) {
+	if (!ending.message.empty() && !channel.ending_message_sent) {
 		tell_client(channel, ending.message);
-		channel.ending_told = true;
+		channel.ending_message_sent = true;
 	}
 	// Output the client has not taken yet goes out before the exit status
 	// and the close, at the client's pace.

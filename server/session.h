@@ -104,7 +104,7 @@ struct CommandChannel {
 	std::unique_ptr<LineEditor> editor; // shell with a pty
 	bool prompt_shown = false;
 	std::deque<std::pair<bool, std::string>> outbox;   // (is_stderr, bytes) the window has not taken yet
-	bool ending_told = false;           // the ending's message went out
+	bool ending_message_sent = false;           // the ending's message went out
 	std::string typeahead;              // keys typed while a verb ran
 	bool output_at_line_start = true;   // pty: whether the prompt can start here
 

@@ -23,7 +23,8 @@ namespace {
 constexpr std::size_t kReadChunk = 32 * 1024;
 constexpr auto kKillGrace = std::chrono::seconds(5);
 
-// One read buffer for the whole event loop: the data path allocates nothing.
+// One read buffer for the whole event loop, so reading a verb's pipes
+// allocates nothing.
 std::array<char, kReadChunk> g_read_buffer;
 
 const char* signal_name(int sig)
