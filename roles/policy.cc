@@ -41,7 +41,8 @@ tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const V
 {
 	std::vector<std::vector<const Word*>> assigned(verb.args.size());
 	std::vector<const Word*> positional;
-	const std::string usage = " (usage: " + verb_usage(verb) + ")";
+	// Built only for a denial: allowed lines are the common case.
+	const auto usage = [&verb] { return " (usage: " + verb_usage(verb) + ")"; };
 
 	for (std::size_t w = 1; w < words.size(); ++w) {
 		const Word& word = words[w];
@@ -52,7 +53,7 @@ tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const V
 				continue;
 			if (!assigned[i].empty())
 				return deny("flag " + escape_untrusted(word.text) + " given twice at column " +
-				                std::to_string(word.column) + usage,
+				                std::to_string(word.column) + usage(),
 				            word.column);
 			assigned[i].push_back(&word);
 			is_flag = true;
@@ -79,7 +80,7 @@ tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const V
 		std::size_t take = 0;
 		if (!arg.optional) {
 			if (next == positional.size())
-				return deny("missing argument \"" + arg.name + "\"" + usage);
+				return deny("missing argument \"" + arg.name + "\"" + usage());
 			take = 1;
 		}
 		const std::size_t room = arg.variadic ? arg.max_count - take : (arg.optional ? 1 : 0);
@@ -94,7 +95,7 @@ tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const V
 	if (next < positional.size()) {
 		const Word& word = *positional[next];
 		return deny("unexpected extra argument " + escape_untrusted(word.text) + " at column " +
-		                std::to_string(word.column) + usage,
+		                std::to_string(word.column) + usage(),
 		            word.column);
 	}
 	return assigned;
