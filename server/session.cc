@@ -611,16 +611,17 @@ void SessionRunner::finish_channel(CommandChannel& channel, ssh_event event)
 	// and the close, at the client's pace.
 	if (!flush_outbox(channel))
 		return;
+	// The end record is on disk before the client learns the session is
+	// over, so whoever sees the exit status can read a sealed transcript.
+	if (channel.transcript && !channel.transcript_failed)
+		end_transcript(channel, ending.reason);
+	channel.transcript.reset();
 	if (channel.channel) {
 		if (!ending.exit_signal_sent)
 			ssh_channel_request_send_exit_status(channel.channel, ending.exit_status);
 		ssh_channel_send_eof(channel.channel);
 		ssh_channel_close(channel.channel);
 	}
-	if (channel.transcript && !channel.transcript_failed) {
-		end_transcript(channel, ending.reason);
-	}
-	channel.transcript.reset();
 	channel.state = CommandChannel::State::finished;
 	log_session_event(channel.break_glass, "session={} ended: {} (exit status {}, {} commands run)",
 	                  channel.session_id, ending.reason, ending.exit_status, channel.commands_run);
