@@ -79,7 +79,7 @@ Result<LoginGrant> authorize_login(const Policy& policy, RevocationWatch& revoca
 
 	if (role->max_cert_lifetime) {
 		const auto lifetime = cert->valid_before - cert->valid_after;
-		if (lifetime > static_cast<std::uint64_t>(role->max_cert_lifetime->count()))
+		if (lifetime > static_cast<std::uint64_t>((*role->max_cert_lifetime + kLifetimeRoundingAllowance).count()))
 			return fail(Errc::denied, "certificate lifetime " + format_duration(std::chrono::seconds(lifetime)) +
 			                              " exceeds role \"" + role->name + "\"'s max_cert_lifetime of " +
 			                              format_duration(*role->max_cert_lifetime) + "; request a shorter certificate");
@@ -95,7 +95,7 @@ Result<LoginGrant> authorize_login(const Policy& policy, RevocationWatch& revoca
 	if (role->break_glass) {
 		const auto cap = std::min(kBreakGlassMaxLifetime, role->max_cert_lifetime.value_or(kBreakGlassMaxLifetime));
 		const auto lifetime = cert->valid_before - cert->valid_after;
-		if (lifetime > static_cast<std::uint64_t>(cap.count()))
+		if (lifetime > static_cast<std::uint64_t>((cap + kLifetimeRoundingAllowance).count()))
 			return fail(Errc::denied, "certificate lifetime " + format_duration(std::chrono::seconds(lifetime)) +
 			                              " exceeds " + format_duration(cap) + ", the limit of break-glass role \"" +
 			                              role->name + "\"; request a shorter certificate");

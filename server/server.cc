@@ -329,6 +329,17 @@ struct Server::Impl {
 			refuse_login(connection, user, "the user signature did not verify", nullptr);
 			return SSH_AUTH_DENIED;
 		}
+		if (!is_certificate_key(key) && connection.auth_failures > 0) {
+			// ssh offers the bare key after its certificate was refused; the
+			// certificate's refusal is the line that matters.
+			++connection.auth_failures;
+			spdlog::debug("session={} plain key offered after a refused certificate", connection.id);
+			if (connection.auth_failures >= policy->config.max_auth_tries) {
+				connection.disconnect_reason = "too many authentication failures";
+				connection.disconnect_requested = true;
+			}
+			return SSH_AUTH_DENIED;
+		}
 		if (!is_certificate_key(key)) {
 			refuse_login(connection, user,
 			             "plain public keys are not accepted; offer an OpenSSH user certificate signed by a trusted CA "
@@ -395,6 +406,14 @@ struct Server::Impl {
 	bool service(Connection& connection)
 	{
 		const int status = ssh_get_status(connection.session);
+		const std::string_view reason = ssh_get_error(connection.session);
+		if ((status & SSH_CLOSED_ERROR) && reason.find("SSH_MSG_DISCONNECT: 11:") != std::string_view::npos) {
+			// libssh reports a client's ordinary "disconnected by user" as an
+			// error; it is how every session ends.
+			spdlog::debug("session={} client disconnected", connection.id);
+			teardown(connection, "client-closed");
+			return false;
+		}
 		if (status & SSH_CLOSED_ERROR) {
 			// libssh ended the connection: a protocol violation, a failed
 			// key exchange or a broken socket.

@@ -77,6 +77,10 @@ void relay_output(CommandChannel& channel, VerbRun::Stream stream)
 		want = std::min(want, window);
 	}
 
+	// Read at most one byte past the verb's max_output: that byte shows the
+	// limit was crossed, and it is neither sent nor recorded.
+	const std::uint64_t allowance = run.max_output_bytes >= run.bytes_out ? run.max_output_bytes - run.bytes_out + 1 : 1;
+	want = static_cast<std::size_t>(std::min<std::uint64_t>(want, allowance));
 	const ssize_t n = ::read(fd, g_read_buffer.data(), want);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -85,8 +89,20 @@ void relay_output(CommandChannel& channel, VerbRun::Stream stream)
 		return;
 	}
 
-	const std::string_view data(g_read_buffer.data(), static_cast<std::size_t>(n));
+	std::string_view data(g_read_buffer.data(), static_cast<std::size_t>(n));
 	run.bytes_out += data.size();
+	if (run.bytes_out > run.max_output_bytes) {
+		data.remove_suffix(static_cast<std::size_t>(run.bytes_out - run.max_output_bytes));
+		if (!run.term_sent) {
+			run.stop_note = "output exceeded the verb's limit of " + std::to_string(run.max_output_bytes) +
+			                " bytes, so the program was stopped";
+			run.stop_exit_status = kExitOutputLimit;
+			run.term_sent = true;
+			run.term_sent_at = std::chrono::steady_clock::now();
+			::kill(-run.process.pid, SIGTERM);
+		}
+		open = false;   // nothing more is read from this pipe
+	}
 	run.last_output_at = std::chrono::steady_clock::now();
 	if (channel.transcript && !channel.transcript_failed) {
 		const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());

@@ -24,6 +24,12 @@ name = "rotate"
 description = "Rotate keys, at most twice an hour"
 command = ["/usr/bin/echo", "rotated"]
 max_per_hour = 2
+
+[[verb]]
+name = "flood"
+description = "Print far more than max_output allows"
+command = ["/usr/bin/seq", "1", "1000000"]
+max_output = "1K"
 )";
 
 }  // namespace
@@ -48,6 +54,16 @@ TEST_CASE("verb limits deny with a reason", "[integration]")
 		CHECK(first.wait_exit(std::chrono::seconds(15)) == 0);
 		const auto third = server.ssh("ops", key, cert, {"backup", "1"});
 		CHECK(third.exit_status == 0);
+	}
+
+	SECTION("max_output is exact")
+	{
+		for (int run = 0; run < 3; ++run) {
+			const auto result = server.ssh("ops", key, cert, {"flood"});
+			CHECK(result.exit_status == 125);
+			CHECK(result.out.size() == 1024);
+			CHECK(result.err.find("output exceeded the verb's limit of 1024 bytes") != std::string::npos);
+		}
 	}
 
 	SECTION("max_per_hour")

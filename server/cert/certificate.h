@@ -69,6 +69,10 @@ struct SignaturePolicy {
 // `signature_key`; the algorithm must fit the CA key type.
 Result<void> verify_ca_signature(const Certificate& cert, const SignaturePolicy& policy = {});
 
+// Slack on every lifetime cap: `ssh-keygen -V +8h` starts the window at
+// the current minute, so its certificates run up to 59 s over 8h.
+inline constexpr std::chrono::seconds kLifetimeRoundingAllowance{60};
+
 struct CertPolicy {
 	std::vector<Bytes> trusted_ca_keys;          // CA public key blobs
 	std::chrono::seconds max_lifetime{8 * 3600};

@@ -58,7 +58,7 @@ Result<void> check_validity(const Certificate& cert, const CertPolicy& policy, s
 
 	const std::uint64_t lifetime = cert.valid_before - cert.valid_after;
 	const auto max_lifetime = static_cast<std::uint64_t>(policy.max_lifetime.count() < 0 ? 0 : policy.max_lifetime.count());
-	if (lifetime > max_lifetime)
+	if (lifetime > max_lifetime + static_cast<std::uint64_t>(kLifetimeRoundingAllowance.count()))
 		return fail(Errc::denied, "certificate lifetime of " + std::to_string(lifetime) +
 		                              "s exceeds the maximum of " + std::to_string(max_lifetime) + "s (" +
 		                              describe_window(cert, now) + "): issue a shorter-lived certificate");
