@@ -165,6 +165,9 @@ struct Server::Impl {
 		for (auto& connection : connections)
 			teardown(*connection, "server-shutdown");
 		connections.clear();
+		// ssh_event_free does not free what ssh_event_add_fd allocated.
+		if (event && bind)
+			ssh_event_remove_fd(event, ssh_bind_get_fd(bind));
 		if (event)
 			ssh_event_free(event);
 		if (bind)

@@ -781,8 +781,11 @@ void SessionRunner::finish_draining(ssh_event event)
 		service_draining(event);
 	}
 	for (auto& channel : draining_) {
-		if (channel->run)
+		if (channel->run) {
 			::kill(-channel->run->process.pid, SIGKILL);
+			channel->state = CommandChannel::State::finished;   // makes sync_watches remove every watch
+			sync_watches(*channel, event);
+		}
 		if (channel->transcript && !channel->transcript_failed)
 			end_transcript(*channel, "server-shutdown");
 	}
