@@ -98,7 +98,12 @@ void LineEditor::handle_byte(unsigned char byte, std::string& screen, std::vecto
 {
 	// Escape sequences: ESC [ params final, or ESC O final.
 	if (escape_ == EscapeState::escape) {
-		escape_ = byte == '[' ? EscapeState::csi : byte == 'O' ? EscapeState::ss3 : EscapeState::none;
+		if (byte == '[')
+			escape_ = EscapeState::csi;
+		else if (byte == 'O')
+			escape_ = EscapeState::ss3;
+		else
+			escape_ = EscapeState::none;
 		csi_params_.clear();
 		return;
 	}

@@ -20,7 +20,7 @@ public:
 
 	// Binds the listen address and loads the host key.
 	Result<void> listen();
-	// The bound port (useful when the config asks for port 0).
+	// The port the listener is bound to.
 	std::uint16_t port() const;
 	// Serves until SIGTERM or SIGINT; returns the process exit status.
 	int run();

@@ -65,7 +65,7 @@ struct VerbRun {
 	int stop_exit_status = 0;           // the status reported then
 };
 
-// How a channel ends when jead ends it: expiry, revocation, idle time,
+// The end jead chooses for a channel: expiry, revocation, idle time,
 // server shutdown or an error.
 struct ChannelEnding {
 	std::string reason;    // a transcript end reason
