@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "common/duration.h"
 #include "common/escape.h"
@@ -303,10 +305,10 @@ std::string resolved_prefix(const std::string& prefix)
 
 }  // namespace
 
-// NOTE: the path is checked here and opened later by the verb's program, so
-// a user who can write under a prefix can swap a component for a symbolic
-// link in between. The canonical value is the resolved path, which narrows
-// but does not close that window.
+// The path is checked here and opened later, by the verb's program, or with
+// bind = "descriptor" by jead in the verb's process (see
+// path_descriptor_target). Only the second binds the check to the file the
+// program reads; roles/README.md explains when the name alone is safe.
 Result<std::string> validate_path(const ArgSpec& spec, std::string_view value)
 {
 	auto normalized = normalize_absolute_path(value);
@@ -326,11 +328,24 @@ Result<std::string> validate_path(const ArgSpec& spec, std::string_view value)
 		return reject(Errc::not_found, spec, value, "does not exist");
 
 	bool resolved_inside = false;
-	for (const auto& prefix : spec.prefixes)
-		resolved_inside = resolved_inside || path_within(resolved->path, resolved_prefix(prefix));
+	bool link_free = false;
+	for (const auto& prefix : spec.prefixes) {
+		const std::string real_prefix = resolved_prefix(prefix);
+		resolved_inside = resolved_inside || path_within(resolved->path, real_prefix);
+		// Without links below the prefix, the resolved path is the
+		// resolved prefix followed by the rest of the typed path.
+		if (path_within(*normalized, prefix)) {
+			const std::string rest = normalized->substr(prefix == "/" ? 0 : prefix.size());
+			link_free = link_free || resolved->path == (real_prefix == "/" ? "" : real_prefix) + rest;
+		}
+	}
 	if (!resolved_inside)
 		return reject(Errc::denied, spec, value,
 		              "resolves to " + quote_value(resolved->path) + ", which is not under any of: " + join(spec.prefixes));
+	if (!spec.follow_symlinks && !link_free)
+		return reject(Errc::denied, spec, value,
+		              "leads through a symbolic link (to " + quote_value(resolved->path) +
+		                  "), and this argument does not follow links");
 
 	if (resolved->exists && spec.path_kind != PathKind::any) {
 		struct stat info {};
@@ -586,6 +601,30 @@ Result<std::string> validate_argument(const ArgSpec& spec, std::string_view valu
 	case ArgType::flag: return validate_flag(spec, value);
 	}
 	return fail(Errc::internal, "argument \"" + spec.name + "\": unknown argument type");
+}
+
+}  // namespace jead
+
+namespace jead {
+
+Result<PathTarget> path_descriptor_target(const ArgSpec& spec, const std::string& canonical)
+{
+	// The innermost prefix that holds the path gives the smallest tree
+	// the kernel confines the open to.
+	std::optional<PathTarget> best;
+	for (const auto& prefix : spec.prefixes) {
+		const std::string real_prefix = resolved_prefix(prefix);
+		if (!path_within(canonical, real_prefix))
+			continue;
+		if (best && best->directory.size() >= real_prefix.size())
+			continue;
+		std::string rest = canonical.substr(real_prefix == "/" ? 1 : std::min(canonical.size(), real_prefix.size() + 1));
+		best = PathTarget{real_prefix, rest.empty() ? "." : std::move(rest)};
+	}
+	if (!best)
+		return fail(Errc::denied, "argument \"" + spec.name + "\": " + quote_value(canonical) +
+		                              " is no longer under any of: " + join(spec.prefixes));
+	return *best;
 }
 
 }  // namespace jead

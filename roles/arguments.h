@@ -45,6 +45,15 @@ Result<std::string> normalize_absolute_path(std::string_view path);
 // "/var/log/app/x" but not "/var/log/app-old".
 bool path_within(std::string_view path, std::string_view prefix);
 
+// Where a path argument with bind = "descriptor" is opened: the resolved
+// prefix directory that holds `canonical` (the innermost when several do)
+// and the path below it, "." for the prefix itself.
+struct PathTarget {
+	std::string directory;
+	std::string relative;
+};
+Result<PathTarget> path_descriptor_target(const ArgSpec& spec, const std::string& canonical);
+
 // Compiles a string argument's pattern. On libstdc++ the regex uses the
 // non-backtracking executor, so matching time is polynomial in the value's
 // length and back-references are rejected.

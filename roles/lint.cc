@@ -313,6 +313,34 @@ void lint_program_file(const Verb& verb, std::vector<LintWarning>& out)
 		               prefix + " can be replaced by a user other than root: " + reasons});
 }
 
+// A prefix directory that a user other than root can write to lets that
+// user swap a checked path for a symbolic link before the program opens
+// it. The sticky bit does not help here: the user can still create a
+// directory of their own and change what is inside it. Only the prefix
+// itself is inspected, not the tree below it.
+void lint_path_race(const std::string& head, const ArgSpec& arg, std::vector<LintWarning>& out)
+{
+	std::string reasons;
+	for (const auto& prefix : arg.prefixes) {
+		struct stat info {};
+		if (::stat(prefix.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
+			continue;
+		std::optional<std::string> writer;
+		if (info.st_uid != 0)
+			writer = "is owned by " + user_name(info.st_uid);
+		else if ((info.st_mode & S_IWOTH) != 0)
+			writer = "is writable by every user";
+		else if ((info.st_mode & S_IWGRP) != 0 && info.st_gid != 0)
+			writer = "is writable by group " + group_name(info.st_gid);
+		if (writer)
+			reasons += (reasons.empty() ? "" : "; ") + prefix + " " + *writer;
+	}
+	if (!reasons.empty())
+		out.push_back({arg.location, "path-race",
+		               head + " is passed by name, and its prefix can be changed by a user other than root (" +
+		                   reasons + "), who could swap the checked path for a link; set bind = \"descriptor\""});
+}
+
 void lint_arguments(const Verb& verb, std::vector<LintWarning>& out)
 {
 	bool after_double_dash = false;
@@ -337,6 +365,8 @@ void lint_arguments(const Verb& verb, std::vector<LintWarning>& out)
 			out.push_back({arg.location, "path-unrestricted",
 			               head + " has the prefix \"/\", which allows every path; list only the directories the verb "
 			                      "needs"});
+		if (arg.type == ArgType::path && !arg.bind_descriptor)
+			lint_path_race(head, arg, out);
 		if (arg.type == ArgType::string && !arg.max_length_set)
 			out.push_back({arg.location, "string-length",
 			               head + " has no max_length, so it accepts up to " + std::to_string(arg.max_length) +

@@ -198,4 +198,37 @@ Decision decide(const Role& role, std::string_view command_line)
 	return decision;
 }
 
+Result<std::vector<PathDescriptor>> path_descriptors(const Decision& decision)
+{
+	std::vector<PathDescriptor> descriptors;
+	const Verb* verb = decision.verb_spec;
+	if (!decision.allowed || verb == nullptr)
+		return descriptors;
+
+	// decide() fills argv from the template in order and lists the values
+	// of each argument in `arguments` in the same order, so walking the
+	// template again finds each value's argv index.
+	std::size_t argv_index = 1;
+	for (const auto& element : verb->argv_template) {
+		if (!element.arg_index) {
+			++argv_index;
+			continue;
+		}
+		const ArgSpec& spec = verb->args[*element.arg_index];
+		for (const auto& [name, value] : decision.arguments) {
+			if (name != spec.name)
+				continue;
+			if (spec.type == ArgType::path && spec.bind_descriptor) {
+				auto target = path_descriptor_target(spec, value);
+				if (!target)
+					return tl::unexpected(target.error());
+				descriptors.push_back(PathDescriptor{argv_index, spec.name, value, std::move(target->directory),
+				                                     std::move(target->relative), spec.path_kind});
+			}
+			++argv_index;
+		}
+	}
+	return descriptors;
+}
+
 }  // namespace jead

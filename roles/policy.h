@@ -30,6 +30,23 @@ struct Decision {
 // variadic last argument takes the rest up to its max_count.
 Decision decide(const Role& role, std::string_view command_line);
 
+// A path argument with bind = "descriptor": jead opens `relative` beneath
+// `directory` in the verb's process, and the program gets /proc/self/fd/N
+// as argv[argv_index] instead of the path.
+struct PathDescriptor {
+	std::size_t argv_index = 0;   // index into Decision::argv
+	std::string argument;         // the argument's name, for messages
+	std::string path;             // the checked path, as in Decision::argv
+	std::string directory;        // resolved prefix
+	std::string relative;         // below `directory`; "." for the prefix itself
+	PathKind kind = PathKind::any;
+};
+
+// Lists the descriptor-bound path arguments of an allowed decision, in
+// argv order. Fails when a path no longer lies under its prefixes, which
+// can only happen when a prefix's links changed since the decision.
+Result<std::vector<PathDescriptor>> path_descriptors(const Decision& decision);
+
 // Returns the usage line of a verb, such as "restart UNIT" or
 // "tail [-f] FILE [LINES]".
 std::string verb_usage(const Verb& verb);

@@ -43,6 +43,8 @@ struct ArgSpec {
 	std::shared_ptr<const std::regex> compiled_pattern;  // string: `pattern`, compiled once at load
 	PathKind path_kind = PathKind::any;   // path
 	bool must_exist = true;               // path
+	bool follow_symlinks = true;          // path: links inside the prefixes are resolved; false rejects any link
+	bool bind_descriptor = false;         // path: the program gets /proc/self/fd/N opened beneath the prefix
 	bool allow_ip = false;                // hostname: accept an IPv4 or IPv6 address as well
 	bool allow_trailing_dot = false;      // hostname
 	bool allow_idn = false;               // hostname: accept "xn--" labels

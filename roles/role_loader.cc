@@ -261,7 +261,7 @@ std::vector<std::string_view> type_keys(ArgType type)
 	case ArgType::enum_: keys.push_back("values"); break;
 	case ArgType::int_: keys.insert(keys.end(), {"min", "max"}); break;
 	case ArgType::string: keys.insert(keys.end(), {"pattern", "max_length", "allow_leading_dash"}); break;
-	case ArgType::path: keys.insert(keys.end(), {"prefixes", "kind", "must_exist"}); break;
+	case ArgType::path: keys.insert(keys.end(), {"prefixes", "kind", "must_exist", "follow_symlinks", "bind"}); break;
 	case ArgType::hostname: keys.insert(keys.end(), {"allow_ip", "allow_trailing_dot", "allow_idn"}); break;
 	case ArgType::ip:
 	case ArgType::cidr: break;
@@ -363,6 +363,22 @@ Result<void> parse_type_settings(const Reader& reader, const toml::table& table,
 		}
 		if (const auto* must_exist = find(table, "must_exist"))
 			JEAD_ASSIGN(spec.must_exist, reader.boolean(*must_exist, "must_exist"));
+		if (const auto* follow = find(table, "follow_symlinks"))
+			JEAD_ASSIGN(spec.follow_symlinks, reader.boolean(*follow, "follow_symlinks"));
+		if (const auto* bind = find(table, "bind")) {
+			std::string bind_text;
+			JEAD_ASSIGN(bind_text, reader.text(*bind, "bind"));
+			if (bind_text == "descriptor")
+				spec.bind_descriptor = true;
+			else if (bind_text != "name")
+				return reader.error(bind->source(), context + ": unknown \"bind\" " + shown_text(bind_text) +
+				                                        " (expected \"name\" or \"descriptor\")");
+			// The file is opened before the program starts, so it must
+			// exist; a verb that creates its file cannot get a descriptor.
+			if (spec.bind_descriptor && !spec.must_exist)
+				return reader.error(bind->source(), context + ": bind = \"descriptor\" needs must_exist = true, "
+				                                              "because jead opens the file before the program starts");
+		}
 		break;
 	}
 	case ArgType::hostname:

@@ -312,6 +312,14 @@ void show_arguments(const Decision& decision, StepPrinter& print)
 void show_execution(const Role& role, const Decision& decision, const RunAs& run_as, StepPrinter& print)
 {
 	print.step("argv", "", join_quoted(decision.argv, " "));
+	if (auto descriptors = path_descriptors(decision); !descriptors) {
+		print.step("path descriptor", "denied", descriptors.error().message);
+	} else {
+		for (const auto& d : *descriptors)
+			print.step("path descriptor", "",
+			           "argv[" + std::to_string(d.argv_index) + "] becomes /proc/self/fd/N, opened read-only as " +
+			               run_as.user + " beneath " + d.directory + " with no symbolic links");
+	}
 
 	std::string groups;
 	for (const gid_t gid : run_as.groups)

@@ -3,16 +3,19 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
+#include <linux/openat2.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <utility>
 
@@ -21,6 +24,8 @@
 #include <boost/process/env.hpp>
 #include <boost/process/exe.hpp>
 #include <boost/process/extend.hpp>
+
+#include "common/escape.h"
 
 namespace jead {
 
@@ -75,6 +80,20 @@ struct ChildLimit {
 	const char* name = nullptr;
 };
 
+// A path argument the child opens, as plain C data.
+struct ChildDescriptor {
+	std::size_t argv_index = 0;
+	const char* directory = nullptr;
+	const char* relative = nullptr;
+	PathKind kind = PathKind::any;
+	const char* failure = nullptr;   // the setup step's message when opening fails
+};
+
+// The argv element a descriptor-bound path starts as; the child writes the
+// descriptor's number over the X's and ends the string after it.
+constexpr char kProcFdPrefix[] = "/proc/self/fd/";
+constexpr char kProcFdPlaceholder[] = "/proc/self/fd/XXXXXXXXXXX";
+
 // Holds the values the child needs after fork as plain C data, so the
 // child calls no allocator.
 struct ChildSetup {
@@ -89,6 +108,8 @@ struct ChildSetup {
 	const std::vector<gid_t>* groups = nullptr;
 	std::array<ChildLimit, 4> limits{};
 	std::size_t limit_count = 0;
+	const ChildDescriptor* descriptors = nullptr;
+	std::size_t descriptor_count = 0;
 };
 
 // Fills setup.limits from the role's limits. Each is set as both the soft
@@ -110,6 +131,116 @@ void add_limits(const ResourceLimits& limits, ChildSetup& setup)
 		// set just below it.
 		slot.value = static_cast<rlim_t>(std::min<std::uint64_t>(**value, RLIM_INFINITY - 1));
 	}
+}
+
+// Opens `relative` beneath the directory `dir` for the child. openat2 keeps
+// the walk inside `dir` and refuses every symbolic link: the checked path
+// had its links resolved already, so a link found now was put there after
+// the check. Kernels before 5.6 lack openat2; there each component is
+// opened with O_NOFOLLOW, which gives the same guarantee for a path
+// without ".." (normalisation removed those). Returns -1 with errno set.
+int open_beneath(int dir, const char* relative, int flags)
+{
+	open_how how{};
+	how.flags = static_cast<std::uint64_t>(flags);
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	const long fd = ::syscall(SYS_openat2, dir, relative, &how, sizeof how);
+	if (fd >= 0 || errno != ENOSYS)
+		return static_cast<int>(fd);
+
+	char path[PATH_MAX];
+	const std::size_t length = std::strlen(relative);
+	if (length >= sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	std::memcpy(path, relative, length + 1);
+	int current = dir;
+	char* component = path;
+	// Each pass consumes one component, so the loop ends within the path.
+	for (char* slash = std::strchr(component, '/'); slash != nullptr; slash = std::strchr(component, '/')) {
+		*slash = '\0';
+		if (std::strcmp(component, "..") == 0) {
+			errno = EXDEV;
+			return -1;
+		}
+		const int next = ::openat(current, component, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		const int saved = errno;
+		if (current != dir)
+			::close(current);
+		if (next < 0) {
+			errno = saved;
+			return -1;
+		}
+		current = next;
+		component = slash + 1;
+	}
+	if (std::strcmp(component, "..") == 0) {
+		errno = EXDEV;
+		return -1;
+	}
+	const int opened = ::openat(current, component, flags | O_NOFOLLOW);
+	const int saved = errno;
+	if (current != dir)
+		::close(current);
+	errno = saved;
+	return opened;
+}
+
+// Opens one descriptor-bound path for the child, checks what it is and
+// leaves it open across exec. Returns -1 with errno set on failure.
+int open_path_descriptor(const ChildDescriptor& d)
+{
+	const int dir = ::open(d.directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return -1;
+	// O_NONBLOCK keeps a FIFO from blocking the open; it is refused below.
+	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	if (d.kind == PathKind::dir)
+		flags |= O_DIRECTORY;
+	const int fd = open_beneath(dir, d.relative, flags);
+	const int saved = errno;
+	::close(dir);
+	if (fd < 0) {
+		errno = saved;
+		return -1;
+	}
+
+	struct stat info {};
+	int error = 0;
+	if (::fstat(fd, &info) != 0)
+		error = errno;
+	else if (d.kind == PathKind::file && !S_ISREG(info.st_mode))
+		error = S_ISDIR(info.st_mode) ? EISDIR : EINVAL;
+	else if (d.kind == PathKind::dir && !S_ISDIR(info.st_mode))
+		error = ENOTDIR;
+	else if (!S_ISREG(info.st_mode) && !S_ISDIR(info.st_mode))
+		error = EINVAL;   // devices, FIFOs and sockets are never handed over
+	else if (::fcntl(fd, F_SETFL, O_RDONLY) != 0 || ::fcntl(fd, F_SETFD, 0) != 0)
+		error = errno;
+	if (error != 0) {
+		::close(fd);
+		errno = error;
+		return -1;
+	}
+	return fd;
+}
+
+// Writes "/proc/self/fd/N" into an argv element that holds
+// kProcFdPlaceholder, without allocating.
+void write_proc_fd(char* element, int fd)
+{
+	char digits[16];
+	int count = 0;
+	unsigned value = static_cast<unsigned>(fd);
+	do {
+		digits[count++] = static_cast<char>('0' + value % 10);
+		value /= 10;
+	} while (value != 0);
+	char* out = element + sizeof kProcFdPrefix - 1;
+	while (count > 0)
+		*out++ = digits[--count];
+	*out = '\0';
 }
 
 // Runs in the child between fork and execve. Every step is checked; a
@@ -169,6 +300,15 @@ void setup_child(const ChildSetup& setup, Executor& exec)
 		fail_step("PR_SET_PDEATHSIG failed");
 	if (setup.working_directory && ::chdir(setup.working_directory) != 0)
 		fail_step("chdir to the working directory failed");
+
+	// Opened as the run-as user, so its permissions apply, not jead's.
+	for (std::size_t i = 0; i < setup.descriptor_count; ++i) {
+		const ChildDescriptor& d = setup.descriptors[i];
+		const int fd = open_path_descriptor(d);
+		if (fd < 0)
+			fail_step(d.failure);
+		write_proc_fd(exec.cmd_line[d.argv_index], fd);
+	}
 }
 
 }  // namespace
@@ -274,6 +414,24 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 	setup.groups = &request.run_as.groups;
 	add_limits(request.limits, setup);
 
+	// Boost.Process puts argv[0] and then the arguments in its command
+	// line, so an argv index is also an index into exec.cmd_line.
+	std::vector<std::string> argv = request.argv;
+	std::vector<std::string> failures;
+	std::vector<ChildDescriptor> descriptors;
+	failures.reserve(request.path_descriptors.size());
+	for (const auto& d : request.path_descriptors) {
+		if (d.argv_index == 0 || d.argv_index >= argv.size())
+			return fail(Errc::internal, "path argument \"" + d.argument + "\" has no argv element");
+		argv[d.argv_index] = kProcFdPlaceholder;
+		failures.push_back("opening path argument \"" + d.argument + "\" (" + escape_untrusted(d.path) + ") beneath " +
+		                   d.directory + " as " + request.run_as.user + " failed");
+		descriptors.push_back(ChildDescriptor{d.argv_index, d.directory.c_str(), d.relative.c_str(), d.kind,
+		                                      failures.back().c_str()});
+	}
+	setup.descriptors = descriptors.data();
+	setup.descriptor_count = descriptors.size();
+
 	bp::environment environment;
 	for (const auto& entry : request.environment) {
 		const auto eq = entry.find('=');
@@ -283,14 +441,14 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 	}
 
 	std::error_code ec;
-	const std::vector<std::string> args(request.argv.begin() + 1, request.argv.end());
+	const std::vector<std::string> args(argv.begin() + 1, argv.end());
 	bp::child child(bp::exe = request.argv[0], bp::args = args, bp::env = environment,
 	                bp::extend::on_exec_setup = [&setup](auto& exec) { setup_child(setup, exec); }, ec);
 	if (ec) {
 		// The child has exited, or exec closed its copy of the write end,
 		// so with ours closed the read ends at once.
 		step->write_end.reset();
-		char failed_step[256];
+		char failed_step[1024];
 		const ssize_t n = ::read(step->read_end.get(), failed_step, sizeof failed_step);
 		const std::string where = n > 0 ? std::string(failed_step, static_cast<std::size_t>(n)) + ": " : "";
 		return fail(Errc::io, "cannot start " + request.argv[0] + ": " + where + ec.message());

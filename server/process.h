@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "roles/policy.h"
 #include "roles/role.h"
 
 namespace jead {
@@ -55,6 +56,9 @@ struct SpawnRequest {
 	ResourceLimits limits;                  // set as soft and hard limits before exec
 	bool stdin_pipe = false;                // otherwise stdin is /dev/null
 	bool discard_output = false;            // stdout and stderr to /dev/null, no pipes
+	// Path arguments opened in the child after the identity change; each
+	// replaces argv[argv_index] with /proc/self/fd/N.
+	std::vector<PathDescriptor> path_descriptors;
 };
 
 struct SpawnedProcess {
@@ -68,8 +72,8 @@ struct SpawnedProcess {
 // Starts the program. In the child, in this order: the standard streams,
 // every other descriptor marked close-on-exec, a new process group, default
 // signal handling, the resource limits, the run-as identity (only when jead
-// runs as root), PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG and the working
-// directory. Setup failures in the child and exec failures are reported as
+// runs as root), PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, the working
+// directory and the path descriptors. Setup failures in the child and exec failures are reported as
 // errors here, not as an exit status.
 Result<SpawnedProcess> spawn_process(const SpawnRequest& request);
 

@@ -67,6 +67,7 @@ TranscriptHeader make_header(const Connection& connection, const CommandChannel&
 	header.mode = mode_name(channel.mode);
 	header.pty = channel.pty;
 	header.policy_version = channel.policy->version;
+	header.break_glass = channel.break_glass;
 	return header;
 }
 
@@ -336,6 +337,7 @@ void SessionRunner::begin_channel(CommandChannel& channel)
 	options.signing_key = channel.policy->config.transcript_signing_key;
 	options.checkpoint_interval = channel.policy->config.transcript_checkpoint_records;
 	options.max_bytes = channel.policy->config.transcript_max_bytes;
+	channel.break_glass = role.break_glass;
 	auto transcript =
 		TranscriptWriter::create(channel.policy->config.transcript_dir, make_header(connection, channel), options);
 	if (!transcript) {
@@ -347,7 +349,6 @@ void SessionRunner::begin_channel(CommandChannel& channel)
 		return;
 	}
 	channel.transcript = std::move(*transcript);
-	channel.break_glass = role.break_glass;
 	log_session_event(channel.break_glass, "session={} {} session started for role {}{}", channel.session_id,
 	                  mode_name(channel.mode), role.name, channel.pty ? " with a pty" : "");
 	if (auto r = notify(channel, "start"); !r) {

@@ -287,8 +287,10 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	request.run_as = run_as;
 	request.limits = role.limits;
 	request.stdin_pipe = decision.verb_spec->reads_stdin;
-
-	auto process = spawn_process(request);
+	auto descriptors = path_descriptors(decision);
+	if (descriptors)
+		request.path_descriptors = std::move(*descriptors);
+	auto process = descriptors ? spawn_process(request) : Result<SpawnedProcess>(tl::unexpected(descriptors.error()));
 	if (!process) {
 		spdlog::error("session={} role={} verb={} failed to start: {}", channel.session_id, role.name, decision.verb,
 		              process.error().message);

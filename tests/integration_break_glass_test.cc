@@ -57,6 +57,15 @@ TEST_CASE("break-glass role caps lifetime and notifies", "[integration]")
 	for (int attempt = 0; attempt < 100 && read_text(notified).find("ran\nran\n") == std::string::npos; ++attempt)
 		std::this_thread::sleep_for(std::chrono::milliseconds(50));
 	CHECK(read_text(notified) == "ran\nran\n");
+
+	// The transcript marks the session, and jea-replay can list only such
+	// sessions.
+	const auto files = server.transcripts();
+	REQUIRE(!files.empty());
+	CHECK_THAT(read_text(files.back()), Catch::Contains("\"break_glass\":true"));
+	const auto listed = run_program({JEA_REPLAY_BINARY, "list", "--break-glass", files.back().parent_path().string()});
+	CHECK(listed.exit_status == 0);
+	CHECK_THAT(listed.out, Catch::Contains("emergency (break-glass)"));
 }
 
 TEST_CASE("break-glass required notification failure refuses", "[integration]")

@@ -185,3 +185,34 @@ TEST_CASE("login refusals run nothing", "[integration]")
 	}
 	CHECK(server.transcripts().empty());
 }
+
+TEST_CASE("exec path bound to a descriptor reads the checked file", "[integration][path-descriptor]")
+{
+	TempDir tmp;
+	const auto logs = std::filesystem::canonical(tmp.path()) / "logs";
+	std::filesystem::create_directories(logs);
+	write_text(logs / "app.log", "app line\n");
+	write_text(tmp.path() / "secret", "secret line\n");
+	std::filesystem::create_symlink(tmp.path() / "secret", logs / "escape.log");
+	const std::string role = "description = \"Read logs\"\n[[verb]]\nname = \"show\"\ndescription = \"Print a log\"\n"
+	                         "command = [\"/usr/bin/cat\", \"--\", \"{file}\"]\n"
+	                         "args = [ { name = \"file\", type = \"path\", prefixes = [\"" +
+	                         logs.string() + "\"], kind = \"file\", bind = \"descriptor\" } ]\n";
+	JeadServer server{tmp.path(), {{{"logs", role}}, {{"logs", {"ops"}}}, ""}};
+	const auto key = tmp.path() / "user";
+	make_key(key);
+	const auto cert = sign_key(server.ca(), key, {});
+
+	const auto shown = server.ssh("logs", key, cert, {"show", (logs / "app.log").string()});
+	CHECK(shown.out == "app line\n");
+	CHECK(shown.exit_status == 0);
+	// The transcript's decision keeps the checked path, not the descriptor.
+	const auto files = server.transcripts();
+	REQUIRE(!files.empty());
+	CHECK_THAT(read_text(files.back()), Catch::Contains((logs / "app.log").string()));
+
+	const auto escaped = server.ssh("logs", key, cert, {"show", (logs / "escape.log").string()});
+	CHECK(escaped.exit_status == kExitDenied);
+	CHECK_THAT(escaped.err, Catch::Contains("which is not under any of"));
+	CHECK(escaped.out.empty());
+}

@@ -166,7 +166,7 @@ TEST_CASE("reader round-trips every record type", "[transcript][reader]")
 
 	const auto& header = std::get<HeaderRecord>(records[0].body);
 	const TranscriptHeader expected = binary_header("s-1");
-	CHECK(header.format == 2);
+	CHECK(header.format == 3);
 	CHECK(header.header.session_id == expected.session_id);
 	CHECK(header.header.host == expected.host);
 	CHECK(header.header.jead_version == expected.jead_version);
@@ -307,13 +307,45 @@ TEST_CASE("reader rejects another format version", "[transcript][reader]")
 	TempDir dir;
 	const fs::path path = write_session(dir.path());
 	auto lines = split_lines(read_file(path));
-	const auto at = lines[0].find("\"format\":2");
+	const auto at = lines[0].find("\"format\":3");
 	REQUIRE(at != std::string::npos);
-	lines[0].replace(at, 10, "\"format\":3");
+	lines[0].replace(at, 10, "\"format\":4");
 
 	auto transcript = parse_transcript(join_lines(lines), "t");
 	REQUIRE_FALSE(transcript);
-	CHECK(transcript.error().message == "t:1: unsupported format version 3 (this reader supports versions 1 to 2)");
+	CHECK(transcript.error().message == "t:1: unsupported format version 4 (this reader supports versions 1 to 3)");
+}
+
+TEST_CASE("reader takes break_glass only from format 3 headers", "[transcript][reader]")
+{
+	TempDir dir;
+	const fs::path path = write_session(dir.path());
+	auto lines = split_lines(read_file(path));
+	const auto at = lines[0].find("\"format\":3");
+	REQUIRE(at != std::string::npos);
+	REQUIRE(lines[0].find(",\"break_glass\":false") != std::string::npos);
+
+	// A format 2 header carries no break_glass; the hash chain is not
+	// checked by the parser, so the edited header still parses.
+	auto format2 = lines;
+	format2[0].replace(at, 10, "\"format\":2");
+	format2[0].erase(format2[0].find(",\"break_glass\":false"), std::string_view(",\"break_glass\":false").size());
+	auto older = parse_transcript(join_lines(format2), "t");
+	REQUIRE(older);
+	CHECK_FALSE(std::get<HeaderRecord>(older->records[0].body).header.break_glass);
+
+	auto stray = lines;
+	stray[0].replace(at, 10, "\"format\":2");
+	auto rejected = parse_transcript(join_lines(stray), "t");
+	REQUIRE_FALSE(rejected);
+	CHECK_THAT(rejected.error().message, Catch::Contains("break_glass"));
+
+	auto marked = lines;
+	marked[0].replace(marked[0].find(",\"break_glass\":false"), std::string_view(",\"break_glass\":false").size(),
+	                  ",\"break_glass\":true");
+	auto parsed = parse_transcript(join_lines(marked), "t");
+	REQUIRE(parsed);
+	CHECK(std::get<HeaderRecord>(parsed->records[0].body).header.break_glass);
 }
 
 TEST_CASE("reader enforces line and record limits", "[transcript][reader]")

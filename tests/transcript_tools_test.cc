@@ -63,6 +63,7 @@ struct SessionSpec {
 	bool allowed = true;
 	int status = 0;
 	std::string end = "exit";
+	bool break_glass = false;
 };
 
 fs::path write_session(const fs::path& dir, const SessionSpec& spec)
@@ -76,6 +77,7 @@ fs::path write_session(const fs::path& dir, const SessionSpec& spec)
 	h.principals = {"alice", "ops" + kEscape};
 	h.client_address = spec.client;
 	h.mode = "exec";
+	h.break_glass = spec.break_glass;
 	auto writer = TranscriptWriter::create(dir, h);
 	REQUIRE(writer);
 	TranscriptWriter& w = **writer;
@@ -217,6 +219,13 @@ TEST_CASE("list filters match header and records", "[transcript][tools]")
 	CHECK(matches_filter(ok, client));
 	client.client_address = "192.0.2.70";
 	CHECK_FALSE(matches_filter(ok, client));
+
+	const Transcript emergency = load(write_session(dir.path(), {.id = "emergency", .break_glass = true}));
+	SessionFilter break_glass;
+	break_glass.break_glass_only = true;
+	CHECK(matches_filter(emergency, break_glass));
+	CHECK_FALSE(matches_filter(ok, break_glass));
+	CHECK(matches_filter(emergency, {}));
 
 	SessionFilter verb;
 	verb.verb = "reboot";

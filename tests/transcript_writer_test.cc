@@ -169,7 +169,7 @@ TEST_CASE("writer header carries every field", "[transcript][writer]")
 	CHECK(h["t"] == 0);
 	CHECK(h["type"] == "header");
 	CHECK(h["prev"] == std::string(jead::transcript::kZeroHash));
-	CHECK(h["format"] == 2);
+	CHECK(h["format"] == 3);
 	CHECK(h["time"].get<std::string>().size() == 24);
 	CHECK(h["time"].get<std::string>().back() == 'Z');
 	CHECK(h["session_id"] == "s-1");
@@ -189,6 +189,7 @@ TEST_CASE("writer header carries every field", "[transcript][writer]")
 	CHECK(h["mode"] == "exec");
 	CHECK(h["pty"] == false);
 	CHECK(h["policy_version"] == "p1");
+	CHECK(h["break_glass"] == false);
 }
 
 TEST_CASE("writer chains records by SHA-256", "[transcript][writer]")

@@ -63,6 +63,7 @@ constexpr std::string_view kUsage =
 	"                        --role NAME, --principal NAME, --key-id ID,\n"
 	"                        --serial N, --client ADDR  exact header values\n"
 	"                        --verb NAME  a command of that verb was decided\n"
+	"                        --break-glass  the role was a break-glass role\n"
 	"                        --outcome denied|failed|expired|revoked  a command\n"
 	"                          was denied, a program exited with a status other\n"
 	"                          than 0 or by a signal, or the session ended so\n"
@@ -308,6 +309,7 @@ Result<SessionFilter> parse_filter(const CommandLine& line)
 	filter.key_id = line.value("--key-id");
 	filter.verb = line.value("--verb");
 	filter.client_address = line.value("--client");
+	filter.break_glass_only = line.has("--break-glass");
 	if (auto serial = line.value("--serial")) {
 		std::uint64_t number = 0;
 		const auto [end, error] = std::from_chars(serial->data(), serial->data() + serial->size(), number);
@@ -426,6 +428,7 @@ int run_grep(const std::string& pattern, const fs::path& dir)
 const std::vector<OptionSpec> kFilterOptions = {
 	{"--json", false},      {"--since", true},  {"--until", true},   {"--role", true},   {"--principal", true},
 	{"--key-id", true},     {"--serial", true}, {"--verb", true},    {"--outcome", true}, {"--client", true},
+	{"--break-glass", false},
 };
 
 }  // namespace

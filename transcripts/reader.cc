@@ -190,6 +190,8 @@ Result<RecordBody> parse_header(FieldReader& f)
 	JEAD_ASSIGN_OR_RETURN(h.mode, f.get_bytes("mode"));
 	JEAD_ASSIGN_OR_RETURN(h.pty, f.get_bool("pty"));
 	JEAD_ASSIGN_OR_RETURN(h.policy_version, f.get_bytes("policy_version"));
+	if (r.format >= 3)
+		JEAD_ASSIGN_OR_RETURN(h.break_glass, f.get_bool("break_glass"));
 	return r;
 }
 

@@ -15,7 +15,7 @@
 namespace jead::transcript {
 
 // The version jead writes. Readers accept kOldestFormatVersion too.
-inline constexpr int kFormatVersion = 2;
+inline constexpr int kFormatVersion = 3;
 inline constexpr int kOldestFormatVersion = 1;
 
 // Maximum bytes of process output carried by one `output` record. Larger

@@ -83,6 +83,8 @@ void render_header(std::string& out, const HeaderRecord& record)
 	       format_unix_time(h.valid_before) + "\n";
 	out += "role         " + display_token(h.role) + ", mode " + display_token(h.mode) +
 	       (h.pty ? ", with pty" : ", no pty") + ", policy " + display_token(h.policy_version) + "\n";
+	if (h.break_glass)
+		out += "BREAK-GLASS  this session ran under a break-glass role\n";
 }
 
 void render_decision(std::string& out, const DecisionRecord& d)
@@ -298,6 +300,7 @@ SessionSummary summarize_session(const Transcript& transcript, const VerifyResul
 			s.session_id = h.session_id;
 			s.start_time = header->time;
 			s.role = h.role;
+			s.break_glass = h.break_glass;
 			s.key_id = h.key_id;
 			s.serial = h.serial;
 			s.client_address = h.client_address;
@@ -326,7 +329,7 @@ std::string render_session_table(const std::vector<SessionSummary>& sessions)
 		rows.push_back({
 			display_token(s.session_id),
 			escape_for_terminal(s.start_time, TextLayout::single_line),
-			display_token(s.role),
+			display_token(s.role) + (s.break_glass ? " (break-glass)" : ""),
 			display_token(s.key_id),
 			std::to_string(s.serial),
 			display_token(s.client_address) + ":" + std::to_string(s.client_port),
@@ -374,6 +377,7 @@ std::string render_session_json(const std::vector<SessionSummary>& sessions)
 			item["session_id"] = encode_bytes(s.session_id);
 			item["start_time"] = encode_bytes(s.start_time);
 			item["role"] = encode_bytes(s.role);
+			item["break_glass"] = s.break_glass;
 			item["key_id"] = encode_bytes(s.key_id);
 			item["serial"] = s.serial;
 			item["client_address"] = encode_bytes(s.client_address);

@@ -34,6 +34,7 @@ struct SessionSummary {
 	std::string session_id;
 	std::string start_time;  // the header's `time`
 	std::string role;
+	bool break_glass = false;
 	std::string key_id;
 	std::uint64_t serial = 0;
 	std::string client_address;

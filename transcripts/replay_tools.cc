@@ -122,6 +122,8 @@ bool matches_filter(const Transcript& transcript, const SessionFilter& filter)
 		return false;
 	if (filter.client_address && h.client_address != *filter.client_address)
 		return false;
+	if (filter.break_glass_only && !h.break_glass)
+		return false;
 	if (filter.verb && !has_verb(transcript, *filter.verb))
 		return false;
 	if (filter.outcome && !has_outcome(transcript, *filter.outcome))
@@ -244,6 +246,7 @@ std::string export_session_json(const Transcript& transcript, const VerifyResult
 		session["principals"] = std::move(principals);
 		session["ca_fingerprint"] = encode_bytes(h.ca_fingerprint);
 		session["mode"] = encode_bytes(h.mode);
+		session["break_glass"] = h.break_glass;
 	}
 
 	json commands = json::array();

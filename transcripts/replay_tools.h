@@ -28,6 +28,7 @@ struct SessionFilter {
 	// status 0; "expired" and "revoked": the end reason.
 	std::optional<std::string> outcome;
 	std::optional<std::string> client_address;
+	bool break_glass_only = false;
 };
 
 bool matches_filter(const Transcript& transcript, const SessionFilter& filter);

@@ -77,6 +77,7 @@ json header_fields(const TranscriptHeader& h)
 	f["mode"] = encode_bytes(h.mode);
 	f["pty"] = h.pty;
 	f["policy_version"] = encode_bytes(h.policy_version);
+	f["break_glass"] = h.break_glass;
 	return f;
 }
 

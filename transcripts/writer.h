@@ -36,6 +36,7 @@ struct TranscriptHeader {
 	std::string mode;                  // "exec", "shell", "subsystem"
 	bool pty = false;
 	std::string policy_version;
+	bool break_glass = false;          // the role is a break-glass role (format 3)
 };
 
 struct DecisionRecord {
