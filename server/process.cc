@@ -134,7 +134,7 @@ void add_limits(const ResourceLimits& limits, ChildSetup& setup)
 }
 
 // Opens `relative` beneath the directory `dir` for the child. openat2 keeps
-// the walk inside `dir` and refuses every symbolic link: the checked path
+// the walk inside `dir` and rejects every symbolic link: the checked path
 // had its links resolved already, so a link found now was put there after
 // the check. Kernels before 5.6 lack openat2; there each component is
 // opened with O_NOFOLLOW, which gives the same guarantee for a path
@@ -194,7 +194,7 @@ int open_path_descriptor(const ChildDescriptor& d)
 	const int dir = ::open(d.directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
 		return -1;
-	// O_NONBLOCK keeps a FIFO from blocking the open; it is refused below.
+	// O_NONBLOCK keeps a FIFO from blocking the open, and it is rejected below.
 	int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	if (d.kind == PathKind::dir)
 		flags |= O_DIRECTORY;

@@ -186,7 +186,7 @@ TEST_CASE("login refusals run nothing", "[integration]")
 	CHECK(server.transcripts().empty());
 }
 
-TEST_CASE("exec path bound to a descriptor reads the checked file", "[integration][path-descriptor]")
+TEST_CASE("exec path bound to descriptor", "[integration][path-descriptor]")
 {
 	TempDir tmp;
 	const auto logs = std::filesystem::canonical(tmp.path()) / "logs";

@@ -1,6 +1,6 @@
 // Path arguments with bind = "descriptor": the loader's keys, where each
 // descriptor goes in argv, and spawn_process() opening the file beneath its
-// prefix in the child, refusing links that appear after the check.
+// prefix in the child, rejecting links that appear after the check.
 #include <catch2/catch.hpp>
 
 #include <poll.h>
@@ -125,7 +125,7 @@ std::string show_role(const fs::path& prefix, const std::string& extra_keys)
 
 }  // namespace
 
-TEST_CASE("descriptor-bound path reaches the program as an open file", "[process][path-descriptor]")
+TEST_CASE("descriptor path opens the checked file", "[process][path-descriptor]")
 {
 	Tree tree;
 	auto process = spawn_process(request_for({"/usr/bin/cat", "--", "placeholder"}, descriptor(tree, 2, "app.log")));
@@ -137,7 +137,7 @@ TEST_CASE("descriptor-bound path reaches the program as an open file", "[process
 	CHECK(output.out == "app line\n");
 }
 
-TEST_CASE("descriptor-bound argv element names the descriptor", "[process][path-descriptor]")
+TEST_CASE("descriptor argv element is a proc fd", "[process][path-descriptor]")
 {
 	Tree tree;
 	auto echoed = spawn_process(request_for({"/usr/bin/echo", "x"}, descriptor(tree, 1, "sub/deep.log")));
@@ -154,7 +154,7 @@ TEST_CASE("descriptor-bound argv element names the descriptor", "[process][path-
 	CHECK(target.out == (tree.prefix / "sub" / "deep.log").string() + "\n");
 }
 
-TEST_CASE("a link that appears after the check is refused", "[process][path-descriptor]")
+TEST_CASE("descriptor rejects links made after check", "[process][path-descriptor]")
 {
 	Tree tree;
 	SECTION("final component")
@@ -183,7 +183,7 @@ TEST_CASE("a link that appears after the check is refused", "[process][path-desc
 	}
 }
 
-TEST_CASE("descriptor kinds are checked on the opened file", "[process][path-descriptor]")
+TEST_CASE("descriptor kind checked on open file", "[process][path-descriptor]")
 {
 	Tree tree;
 	SECTION("a directory where a file is required")
@@ -198,7 +198,7 @@ TEST_CASE("descriptor kinds are checked on the opened file", "[process][path-des
 		REQUIRE_FALSE(process);
 		CHECK_THAT(process.error().message, Catch::Contains("Not a directory"));
 	}
-	SECTION("a FIFO is refused without blocking")
+	SECTION("a FIFO is rejected without blocking")
 	{
 		REQUIRE(::mkfifo((tree.prefix / "pipe").c_str(), 0600) == 0);
 		auto process = spawn_process(request_for({"/usr/bin/cat", "x"}, descriptor(tree, 1, "pipe")));
@@ -214,7 +214,7 @@ TEST_CASE("descriptor kinds are checked on the opened file", "[process][path-des
 	}
 }
 
-TEST_CASE("descriptor is opened with the run-as user's permissions", "[process][path-descriptor]")
+TEST_CASE("descriptor opened as run-as user", "[process][path-descriptor]")
 {
 	if (::geteuid() != 0) {
 		WARN("not root: the run-as identity cannot be tested");
@@ -234,7 +234,7 @@ TEST_CASE("descriptor is opened with the run-as user's permissions", "[process][
 	CHECK_THAT(process.error().message, Catch::Contains("Permission denied"));
 }
 
-TEST_CASE("path_descriptors finds each bound value's argv index", "[roles][path-descriptor]")
+TEST_CASE("path_descriptors maps values to argv", "[roles][path-descriptor]")
 {
 	Tree tree;
 	const Role role = role_from(tree.tmp, show_role(tree.prefix, ", bind = \"descriptor\""));
@@ -265,7 +265,7 @@ TEST_CASE("path_descriptors finds each bound value's argv index", "[roles][path-
 	CHECK(none->empty());
 }
 
-TEST_CASE("the innermost prefix holds the descriptor", "[roles][path-descriptor]")
+TEST_CASE("descriptor uses the innermost prefix", "[roles][path-descriptor]")
 {
 	Tree tree;
 	ArgSpec spec;
@@ -278,7 +278,7 @@ TEST_CASE("the innermost prefix holds the descriptor", "[roles][path-descriptor]
 	CHECK(target->relative == "sub/deep.log");
 }
 
-TEST_CASE("bind and follow_symlinks keys load and reject bad values", "[roles][path-descriptor]")
+TEST_CASE("bind and follow_symlinks keys load", "[roles][path-descriptor]")
 {
 	Tree tree;
 	CHECK(role_from(tree.tmp, show_role(tree.prefix, ", bind = \"descriptor\"")).verbs[0].args[0].bind_descriptor);
@@ -294,7 +294,7 @@ TEST_CASE("bind and follow_symlinks keys load and reject bad values", "[roles][p
 	           Catch::Contains("follow_symlinks"));
 }
 
-TEST_CASE("follow_symlinks = false refuses links below the prefix", "[roles][path-descriptor]")
+TEST_CASE("follow_symlinks false rejects links", "[roles][path-descriptor]")
 {
 	Tree tree;
 	fs::create_symlink(tree.prefix / "app.log", tree.prefix / "alias.log");
@@ -312,7 +312,7 @@ TEST_CASE("follow_symlinks = false refuses links below the prefix", "[roles][pat
 	CHECK(decide(strict, "show " + (tree.prefix / "app.log").string()).allowed);
 }
 
-TEST_CASE("follow_symlinks = false allows a prefix that is itself a link", "[roles][path-descriptor]")
+TEST_CASE("follow_symlinks false allows linked prefix", "[roles][path-descriptor]")
 {
 	Tree tree;
 	const fs::path linked = tree.root / "linked";

@@ -316,7 +316,7 @@ TEST_CASE("reader rejects another format version", "[transcript][reader]")
 	CHECK(transcript.error().message == "t:1: unsupported format version 4 (this reader supports versions 1 to 3)");
 }
 
-TEST_CASE("reader takes break_glass only from format 3 headers", "[transcript][reader]")
+TEST_CASE("reader break_glass needs format 3", "[transcript][reader]")
 {
 	TempDir dir;
 	const fs::path path = write_session(dir.path());
