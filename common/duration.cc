@@ -1,6 +1,8 @@
 #include "common/duration.h"
 
+#include <climits>
 #include <cstdint>
+#include <ctime>
 #include <string>
 
 namespace jead {
@@ -49,6 +51,17 @@ Result<std::chrono::seconds> parse_duration(std::string_view text)
 			return fail(Errc::invalid, "invalid duration " + shown + ": longer than ten years");
 	}
 	return std::chrono::seconds(total);
+}
+
+std::string format_utc(std::uint64_t seconds)
+{
+	std::tm tm{};
+	const auto time = static_cast<std::time_t>(seconds);
+	char text[32];
+	if (seconds > static_cast<std::uint64_t>(INT64_MAX) || gmtime_r(&time, &tm) == nullptr ||
+	    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return std::to_string(seconds) + " seconds since the epoch";
+	return text;
 }
 
 }  // namespace jead

@@ -682,6 +682,9 @@ Result<Verb> parse_verb(const Reader& reader, const toml::node& node)
 	if (!is_valid_name(verb.name))
 		return reader.error(name->source(), "invalid verb name " + shown_text(verb.name) +
 		                                        " (expected [a-z0-9][a-z0-9-]*, at most 64 bytes)");
+	if (verb.name == "help" || verb.name == "exit")
+		return reader.error(name->source(), "verb name " + shown_text(verb.name) +
+		                                        " is reserved for the built-in command; choose another name");
 
 	if (const auto* description = find(*table, "description"))
 		JEAD_ASSIGN(verb.description, reader.text(*description, "description", true));

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <vector>
 
+#include "common/duration.h"
 #include "common/escape.h"
 #include "roles/arguments.h"
 #include "roles/policy.h"
@@ -52,19 +53,6 @@ private:
 
 	std::ostream& out_;
 };
-
-// Formats seconds since the epoch as "2030-01-01T00:00:00Z", or as the
-// number when it is out of gmtime's range.
-std::string format_utc(std::uint64_t seconds)
-{
-	std::tm tm{};
-	const auto time = static_cast<std::time_t>(seconds);
-	char text[32];
-	if (seconds > static_cast<std::uint64_t>(INT64_MAX) || gmtime_r(&time, &tm) == nullptr ||
-	    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return std::to_string(seconds) + " seconds since the epoch";
-	return text;
-}
 
 // Formats a duration in the role-file syntax: "8h", "1h30m", "90s".
 std::string format_duration(std::uint64_t seconds)

@@ -482,17 +482,18 @@ void SessionRunner::feed_editor(CommandChannel& channel, std::string_view bytes)
 
 bool SessionRunner::run_builtin(CommandChannel& channel, const std::string& line)
 {
-	if (channel.mode == CommandChannel::Mode::exec)
-		return false;
+	const bool exec = channel.mode == CommandChannel::Mode::exec;
 	const Role& role = *channel.connection->grant->role;
 	std::string text;
+	int exit_status = 0;
 	if (line == "help") {
 		text = help_text(role);
 	} else if (line.rfind("help ", 0) == 0) {
 		const std::string name = line.substr(5);
 		const Verb* verb = role.find_verb(name);
 		text = verb ? verb_help_text(*verb) : "help: no verb named " + escape_untrusted(name, 64) + "\n";
-	} else if (line == "exit") {
+		exit_status = verb ? 0 : 1;
+	} else if (line == "exit" && !exec) {
 		channel.input_eof = true;
 		channel.client_end_reason = "exit";
 		return true;
@@ -506,10 +507,13 @@ bool SessionRunner::run_builtin(CommandChannel& channel, const std::string& line
 	}
 	if (channel.mode == CommandChannel::Mode::subsystem) {
 		write_subsystem_frame(channel, text, false);
-		write_to_client(channel, "jea-status exit 0\n", false);
+		write_to_client(channel, "jea-status exit " + std::to_string(exit_status) + "\n", false);
 	} else {
 		write_to_client(channel, text, false);
 	}
+	// `ssh role@host help` ends like a verb that printed the text.
+	if (exec)
+		after_command(channel, exit_status, "");
 	return true;
 }
 

@@ -12,6 +12,7 @@
 #include <array>
 #include <cerrno>
 
+#include "common/duration.h"
 #include "common/escape.h"
 #include "roles/policy.h"
 #include "server/session_internal.h"
@@ -508,8 +509,8 @@ void SessionRunner::check_time_and_revocation(CommandChannel& channel)
 
 	if (left <= 0) {
 		channel.ending = ChannelEnding{"expired",
-		                               "the certificate expired at " + std::to_string(cert.valid_before) +
-		                                   " (seconds since the epoch); the session is over. Get a new certificate.",
+		                               "the certificate expired at " + format_utc(cert.valid_before) +
+		                                   "; the session is over. Get a new certificate.",
 		                               kExitExpired};
 	} else if (auto revoked = revocation_.check(cert, RevocationWatch::Freshness::recent); !revoked) {
 		channel.ending = ChannelEnding{"revoked", revoked.error().message + "; the session is over", kExitRevoked};

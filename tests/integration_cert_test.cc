@@ -662,6 +662,8 @@ TEST_CASE_METHOD(CertFixture, "certificate expiry stops a running verb", "[integ
 	CHECK(result.exit_status == kExitExpired);
 	CHECK(result.out.empty());
 	CHECK(result.err.rfind("jead: the certificate expired at ", 0) == 0);
+	CHECK_THAT(result.err, Catch::Matches("jead: the certificate expired at [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z; "
+	                                      "the session is over\\. Get a new certificate\\.\\s*"));
 	CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
 	CHECK(took < std::chrono::seconds(30));
 

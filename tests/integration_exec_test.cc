@@ -216,3 +216,24 @@ TEST_CASE("exec path bound to descriptor", "[integration][path-descriptor]")
 	CHECK_THAT(escaped.err, Catch::Contains("which is not under any of"));
 	CHECK(escaped.out.empty());
 }
+
+TEST_CASE_METHOD(ExecFixture, "exec help lists the verbs", "[integration]")
+{
+	const auto listed = run({"help"});
+	CHECK(listed.exit_status == 0);
+	CHECK_THAT(listed.out, Catch::Contains("count"));
+	CHECK_THAT(listed.out, Catch::Contains("status"));
+
+	const auto one = run({"help", "count"});
+	CHECK(one.exit_status == 0);
+	CHECK_THAT(one.out, Catch::Contains("count N"));
+
+	const auto unknown = run({"help", "reboot"});
+	CHECK(unknown.exit_status == 1);
+	CHECK_THAT(unknown.out, Catch::Contains("help: no verb named \"reboot\""));
+
+	// exit is a shell built-in only: over exec it is an unknown verb.
+	const auto exited = run({"exit"});
+	CHECK(exited.exit_status == kExitDenied);
+	CHECK_FALSE(marker_exists());
+}

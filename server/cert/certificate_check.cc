@@ -1,6 +1,7 @@
 // check_certificate: the deny-by-default decision on a parsed certificate.
 #include <ctime>
 
+#include "common/duration.h"
 #include "common/escape.h"
 #include "server/cert/certificate.h"
 #include "server/cert/source_address.h"
@@ -10,19 +11,6 @@ namespace jead {
 namespace {
 
 constexpr std::uint64_t kForever = UINT64_MAX;
-
-// Formats seconds since the epoch as UTC ISO-8601 ("2020-01-01T00:00:00Z"),
-// or as the raw number when gmtime cannot represent it.
-std::string format_utc(std::uint64_t seconds)
-{
-	std::tm tm{};
-	const auto time = static_cast<std::time_t>(seconds);
-	char text[32];
-	if (seconds > static_cast<std::uint64_t>(INT64_MAX) || gmtime_r(&time, &tm) == nullptr ||
-	    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		return std::to_string(seconds) + " seconds since the epoch";
-	return text;
-}
 
 std::string describe_window(const Certificate& cert, std::int64_t now)
 {
