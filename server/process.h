@@ -69,7 +69,7 @@ struct SpawnRequest {
 
 // On a terminal, stdout_fd is the pseudo-terminal's master and stdin_fd a
 // duplicate of it, so the caller relays the terminal as it relays pipes and
-// can close input alone; stderr_fd is then unset.
+// can close input alone. stderr_fd is then unset.
 struct SpawnedProcess {
 	pid_t pid = -1;
 	UniqueFd pidfd;      // readable when the process has exited

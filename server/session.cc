@@ -28,7 +28,7 @@ constexpr std::size_t kInputChunk = 16 * 1024;
 constexpr std::size_t kMaxTypeahead = 4096;
 // A pty's size is clamped to this range, whatever the client sends.
 constexpr int kMaxTerminalDimension = 1000;
-// The longest client TERM passed on to an interactive verb.
+// The maximum length of a client TERM that an interactive verb gets.
 constexpr std::size_t kMaxTermLength = 64;
 
 std::string host_name()
@@ -133,7 +133,7 @@ int on_window_change(ssh_session, ssh_channel, int width, int height, int, int, 
 	if (channel.run && channel.run->terminal && channel.run->process.stdout_fd) {
 		const TerminalSize size{channel.columns, channel.rows};
 		if (auto r = set_terminal_size(channel.run->process.stdout_fd.get(), size); !r)
-			spdlog::warn("session={} window change not passed to pid {}: {}", channel.session_id,
+			spdlog::warn("session={} passing the window change to pid {} failed: {}", channel.session_id,
 			             channel.run->process.pid, r.error().message);
 	}
 	return SSH_OK;

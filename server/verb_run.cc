@@ -290,8 +290,8 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	SpawnRequest request;
 	request.argv = decision.argv;
 	request.environment = base_environment();
-	// The client's TERM replaces TERM=dumb; the role's environment, added
-	// after it, still wins.
+	// The client's TERM replaces TERM=dumb. The role's environment comes
+	// after it and so still wins.
 	if (on_terminal && !channel.term.empty())
 		request.environment.push_back("TERM=" + channel.term);
 	for (const auto& [name, value] : role.environment)

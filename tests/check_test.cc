@@ -241,9 +241,9 @@ TEST_CASE("lint runs-programs names each kind", "[check][lint]")
 	}
 }
 
-// An interactive verb runs on a terminal, where a pager or an editor
-// takes keys; the rule warns about these programs whether or not the verb
-// is interactive.
+// An interactive verb runs on a terminal, where a pager or an editor takes
+// keys. The rule warns about these programs whether or not the verb is
+// interactive.
 TEST_CASE("lint runs-programs covers interactive verbs", "[check][lint]")
 {
 	for (const std::string name : {"less", "vim", "bash"}) {

@@ -196,8 +196,8 @@ TEST_CASE_METHOD(InteractiveFixture, "shell runs interactive verb on a terminal"
 	pty.send("ask\r");
 	CHECK(pty.wait_for("isatty 0=1 1=1 2=1"));
 	REQUIRE(pty.wait_for("ready> "));
-	// Keys the line editor would take (Tab completes, Ctrl-A moves) reach
-	// the verb's terminal unchanged while it runs.
+	// A Tab, which the line editor would take for completion, reaches the
+	// verb's terminal unchanged while the verb runs.
 	pty.send("two\twords\r");
 	CHECK(pty.wait_for("got [two\twords]"));
 	CHECK(pty.wait_for("desk ["));

@@ -1,5 +1,5 @@
-// A verb program for the interactive-verb tests. It prints what it sees of
-// its terminal, one line each:
+// A verb program for the interactive-verb tests. It prints the state of its
+// standard streams, one line each:
 //   isatty 0=A 1=B 2=C    isatty() of stdin, stdout and stderr (1 or 0)
 //   size COLSxROWS        TIOCGWINSZ on stdin, or "size none"
 //   term VALUE            $TERM
