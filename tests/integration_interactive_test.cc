@@ -212,3 +212,25 @@ TEST_CASE_METHOD(InteractiveFixture, "shell runs interactive verb on a terminal"
 	CHECK(keystrokes_of(transcript).find("two\twords\r") != std::string::npos);
 	CHECK(output_of(transcript).find("got [two\twords]\r\n") != std::string::npos);
 }
+
+TEST_CASE_METHOD(InteractiveFixture, "certificate expiry stops interactive verb", "[integration]")
+{
+	const auto short_key = tmp.path() / "short";
+	make_key(short_key);
+	CertSpec spec;
+	spec.validity = "-1m:+8s";
+	const auto short_cert = sign_key(server.ca(), short_key, spec);
+	PtySession pty(ssh_argv(server, "desk", short_key, short_cert, {"-tt"}, {"ask"}));
+
+	REQUIRE(pty.wait_for("ready> "));
+	CHECK(pty.wait_for("the certificate expired at ", std::chrono::seconds(30)));
+	CHECK(pty.wait_exit() == 78);   // the exit status jead gives an expired session
+
+	const auto transcript = last_transcript();
+	const auto* exit = exit_of(transcript);
+	REQUIRE(exit != nullptr);
+	CHECK(exit->signal == SIGTERM);
+	const auto* end = std::get_if<jead::EndRecord>(&transcript.records.back().body);
+	REQUIRE(end != nullptr);
+	CHECK(end->reason == "expired");
+}
