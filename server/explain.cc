@@ -331,6 +331,10 @@ void show_execution(const Role& role, const Decision& decision, const RunAs& run
 	}
 	for (std::size_t i = 0; i < environment.size(); ++i)
 		print.step(i == 0 ? "environment" : "", "", escape_untrusted(environment[i], 512));
+	if (decision.verb_spec->interactive)
+		print.step("terminal", "",
+		           "interactive: with a client pty (ssh -t, or the shell) the program gets a pseudo-terminal of its "
+		           "own, and TERM is the client's when it is a plain name; without a pty it runs on pipes");
 
 	std::string limits;
 	for (const auto& [name, value] : {std::pair{"cpu_seconds", role.limits.cpu_seconds},

@@ -6,6 +6,8 @@
 #include <linux/openat2.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -73,6 +75,30 @@ Result<void> set_nonblocking(int fd)
 	return {};
 }
 
+struct Terminal {
+	UniqueFd master;
+	UniqueFd slave;
+};
+
+// Opens a new pseudo-terminal of `size`. The slave is opened through the
+// master with TIOCGPTPEER, not by its /dev/pts path, so it is certain to
+// be this master's other end.
+Result<Terminal> open_terminal(const TerminalSize& size)
+{
+	Terminal terminal;
+	terminal.master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+	if (!terminal.master)
+		return fail(Errc::io, std::string("posix_openpt failed: ") + std::strerror(errno));
+	if (::unlockpt(terminal.master.get()) != 0)
+		return fail(Errc::io, std::string("unlockpt failed: ") + std::strerror(errno));
+	terminal.slave.reset(::ioctl(terminal.master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+	if (!terminal.slave)
+		return fail(Errc::io, std::string("opening the pseudo-terminal's slave failed: ") + std::strerror(errno));
+	if (auto r = set_terminal_size(terminal.master.get(), size); !r)
+		return tl::unexpected(r.error());
+	return terminal;
+}
+
 // One resource limit for the child; `name` is used in its error message.
 struct ChildLimit {
 	int resource = 0;
@@ -102,6 +128,7 @@ struct ChildSetup {
 	int stdout_fd = -1;
 	int stderr_fd = -1;
 	const char* working_directory = nullptr;
+	bool new_session = false;   // the standard streams are a terminal to make the controlling one
 	bool change_identity = false;
 	uid_t uid = 0;
 	gid_t gid = 0;
@@ -264,8 +291,17 @@ void setup_child(const ChildSetup& setup, Executor& exec)
 	// were opened without O_CLOEXEC; the error pipe already has it.
 	if (::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) != 0)
 		fail_step("close_range failed");
-	if (::setpgid(0, 0) != 0)
+	if (setup.new_session) {
+		// A session leader also leads its own process group, as setpgid
+		// would make it, and only a session leader can take a controlling
+		// terminal.
+		if (::setsid() < 0)
+			fail_step("setsid failed");
+		if (::ioctl(0, TIOCSCTTY, 0) != 0)
+			fail_step("TIOCSCTTY on the pseudo-terminal failed");
+	} else if (::setpgid(0, 0) != 0) {
 		fail_step("setpgid failed");
+	}
 
 	sigset_t all;
 	sigemptyset(&all);
@@ -312,6 +348,16 @@ void setup_child(const ChildSetup& setup, Executor& exec)
 }
 
 }  // namespace
+
+Result<void> set_terminal_size(int master_fd, const TerminalSize& size)
+{
+	winsize value{};
+	value.ws_col = static_cast<unsigned short>(size.columns);
+	value.ws_row = static_cast<unsigned short>(size.rows);
+	if (::ioctl(master_fd, TIOCSWINSZ, &value) != 0)
+		return fail(Errc::io, std::string("TIOCSWINSZ failed: ") + std::strerror(errno));
+	return {};
+}
 
 std::vector<std::string> base_environment()
 {
@@ -402,6 +448,17 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 		setup.stdout_fd = null_output.get();
 		setup.stderr_fd = null_output.get();
 	}
+	Terminal terminal;
+	if (request.terminal) {
+		auto opened = open_terminal(*request.terminal);
+		if (!opened)
+			return tl::unexpected(opened.error());
+		terminal = std::move(*opened);
+		setup.stdin_fd = terminal.slave.get();
+		setup.stdout_fd = terminal.slave.get();
+		setup.stderr_fd = terminal.slave.get();
+		setup.new_session = true;
+	}
 	auto step = make_pipe();
 	if (!step)
 		return tl::unexpected(step.error());
@@ -465,11 +522,22 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 		::kill(-process.pid, SIGKILL);
 		return fail(Errc::io, std::string("pidfd_open failed: ") + std::strerror(errno));
 	}
-	if (!request.discard_output) {
-		process.stdout_fd = std::move(out->read_end);
-		process.stderr_fd = std::move(err->read_end);
+	if (terminal.master) {
+		// The slave closes with `terminal`, so once the program and its
+		// children have closed theirs, reading the master fails with EIO.
+		process.stdin_fd.reset(::fcntl(terminal.master.get(), F_DUPFD_CLOEXEC, 0));
+		if (!process.stdin_fd) {
+			::kill(-process.pid, SIGKILL);
+			return fail(Errc::io, std::string("dup of the pseudo-terminal failed: ") + std::strerror(errno));
+		}
+		process.stdout_fd = std::move(terminal.master);
+	} else {
+		if (!request.discard_output) {
+			process.stdout_fd = std::move(out->read_end);
+			process.stderr_fd = std::move(err->read_end);
+		}
+		process.stdin_fd = std::move(stdin_parent);
 	}
-	process.stdin_fd = std::move(stdin_parent);
 	for (int fd : {process.stdout_fd.get(), process.stderr_fd.get(), process.stdin_fd.get()}) {
 		if (fd >= 0) {
 			if (auto r = set_nonblocking(fd); !r)

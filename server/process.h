@@ -48,6 +48,12 @@ struct RunAs {
 // Without root, `user` must be jead's own user.
 Result<RunAs> resolve_run_as(const std::optional<std::string>& user, const std::optional<std::string>& group);
 
+// A terminal's size in character cells.
+struct TerminalSize {
+	int columns = 80;
+	int rows = 24;
+};
+
 struct SpawnRequest {
 	std::vector<std::string> argv;          // argv[0] is the absolute program path
 	std::vector<std::string> environment;   // "NAME=value" entries, the whole set
@@ -59,8 +65,15 @@ struct SpawnRequest {
 	// Path arguments opened in the child after the identity change; each
 	// replaces argv[argv_index] with /proc/self/fd/N.
 	std::vector<PathDescriptor> path_descriptors;
+	// When set, the program runs on a new pseudo-terminal of its own, of
+	// this size: the terminal is its stdin, stdout, stderr and controlling
+	// terminal, and stdin_pipe and discard_output are ignored.
+	std::optional<TerminalSize> terminal;
 };
 
+// On a terminal, stdout_fd is the pseudo-terminal's master and stdin_fd a
+// duplicate of it, so the caller relays the terminal as it relays pipes and
+// can close input alone. stderr_fd is then unset.
 struct SpawnedProcess {
 	pid_t pid = -1;
 	UniqueFd pidfd;      // readable when the process has exited
@@ -70,12 +83,18 @@ struct SpawnedProcess {
 };
 
 // Starts the program. In the child, in this order: the standard streams,
-// every other descriptor marked close-on-exec, a new process group, default
+// every other descriptor marked close-on-exec, a new process group (on a
+// terminal: a new session, with the terminal as its controlling terminal,
+// which also leads a new process group), default
 // signal handling, the resource limits, the run-as identity (only when jead
 // runs as root), PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, the working
-// directory and the path descriptors. Setup failures in the child and exec failures are reported as
-// errors here, not as an exit status.
+// directory and the path descriptors. Setup failures in the child and exec
+// failures are reported as errors here, not as an exit status.
 Result<SpawnedProcess> spawn_process(const SpawnRequest& request);
+
+// Sets the size of the pseudo-terminal whose master is `master_fd`; the
+// kernel then sends SIGWINCH to the terminal's foreground process group.
+Result<void> set_terminal_size(int master_fd, const TerminalSize& size);
 
 // The environment every verb gets before the role's fixed additions.
 std::vector<std::string> base_environment();

@@ -28,6 +28,8 @@ constexpr std::size_t kInputChunk = 16 * 1024;
 constexpr std::size_t kMaxTypeahead = 4096;
 // A pty's size is clamped to this range, whatever the client sends.
 constexpr int kMaxTerminalDimension = 1000;
+// The maximum length of a client TERM that an interactive verb gets.
+constexpr std::size_t kMaxTermLength = 64;
 
 std::string host_name()
 {
@@ -94,6 +96,17 @@ bool take_request(CommandChannel& channel, CommandChannel::Mode mode, std::strin
 	return true;
 }
 
+// Returns whether a client's TERM is a plain terminal name of letters,
+// digits and '-', so no path, control byte or shell text reaches a verb.
+bool is_safe_term(std::string_view term)
+{
+	if (term.empty() || term.size() > kMaxTermLength)
+		return false;
+	return std::all_of(term.begin(), term.end(), [](char c) {
+		return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+	});
+}
+
 int on_pty_request(ssh_session, ssh_channel, const char* term, int width, int height, int, int, void* userdata)
 {
 	auto& channel = channel_of(userdata);
@@ -106,6 +119,8 @@ int on_pty_request(ssh_session, ssh_channel, const char* term, int width, int he
 	channel.pty = true;
 	channel.columns = std::clamp(width, 1, kMaxTerminalDimension);
 	channel.rows = std::clamp(height, 1, kMaxTerminalDimension);
+	if (is_safe_term(term ? term : ""))
+		channel.term = term;
 	spdlog::debug("session={} pty {}x{} TERM={}", channel.session_id, channel.columns, channel.rows,
 	              escape_untrusted(term ? term : "", 32));
 	return SSH_OK;
@@ -116,6 +131,12 @@ int on_window_change(ssh_session, ssh_channel, int width, int height, int, int, 
 	auto& channel = channel_of(userdata);
 	channel.columns = std::clamp(width, 1, kMaxTerminalDimension);
 	channel.rows = std::clamp(height, 1, kMaxTerminalDimension);
+	if (channel.run && channel.run->terminal && channel.run->process.stdout_fd) {
+		const TerminalSize size{channel.columns, channel.rows};
+		if (auto r = set_terminal_size(channel.run->process.stdout_fd.get(), size); !r)
+			spdlog::warn("session={} passing the window change to pid {} failed: {}", channel.session_id,
+			             channel.run->process.pid, r.error().message);
+	}
 	return SSH_OK;
 }
 
@@ -262,6 +283,14 @@ void write_to_client(CommandChannel& channel, std::string_view data, bool is_std
 		converted += data[i];
 	}
 	send_to_client(channel, converted, false);
+}
+
+void write_terminal_output(CommandChannel& channel, std::string_view data)
+{
+	if (data.empty())
+		return;
+	channel.output_at_line_start = data.back() == '\n';
+	send_to_client(channel, data, false);
 }
 
 void tell_client(CommandChannel& channel, const std::string& message)

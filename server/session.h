@@ -47,6 +47,9 @@ struct VerbRun {
 	bool pidfd_registered = false;
 	bool stdin_registered = false;
 	bool paused = false;                // the client's window is full
+	// The program runs on a pseudo-terminal of its own: stdout_fd is its
+	// master, stdin_fd a duplicate, and the client's bytes go there raw.
+	bool terminal = false;
 	bool exited = false;
 	int wait_status = 0;
 	std::chrono::seconds timeout{0};
@@ -90,6 +93,7 @@ struct CommandChannel {
 	bool pty = false;
 	int columns = 80;
 	int rows = 24;
+	std::string term;                   // the pty request's TERM when it is a safe value, else empty
 	std::shared_ptr<const Policy> policy;
 	std::string session_id;
 

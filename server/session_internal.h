@@ -37,6 +37,10 @@ std::string format_time_left(std::int64_t seconds);
 // stdout and stderr share the terminal.
 void write_to_client(CommandChannel& channel, std::string_view data, bool is_stderr);
 
+// Writes a verb's pseudo-terminal output to the client unchanged: the
+// terminal's own output processing has already turned LF into CR LF.
+void write_terminal_output(CommandChannel& channel, std::string_view data);
+
 // Sends `data` as far as the channel's window allows and keeps the rest in
 // the channel's outbox, so nothing is lost to a partial write.
 void send_to_client(CommandChannel& channel, std::string_view data, bool is_stderr);

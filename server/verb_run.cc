@@ -65,9 +65,10 @@ void relay_output(CommandChannel& channel, VerbRun::Stream stream)
 	if (channel.channel) {
 		// Read no more than the client's window takes, so a client that
 		// stops reading stops the program's pipe, not jead's memory. A pty
-		// may double the bytes (LF to CR LF); framing adds a header.
+		// may double the bytes (LF to CR LF) unless the program has a
+		// terminal of its own; framing adds a header.
 		std::size_t window = ssh_channel_window_size(channel.channel);
-		if (channel.pty)
+		if (channel.pty && !run.terminal)
 			window /= 2;
 		if (channel.mode == CommandChannel::Mode::subsystem)
 			window = window > 64 ? window - 64 : 0;
@@ -85,6 +86,8 @@ void relay_output(CommandChannel& channel, VerbRun::Stream stream)
 	const ssize_t n = ::read(fd, g_read_buffer.data(), want);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	// A terminal's master reads EIO, not 0, once every process has closed
+	// the slave: the normal end of its output.
 	if (n <= 0) {
 		open = false;
 		return;
@@ -112,6 +115,8 @@ void relay_output(CommandChannel& channel, VerbRun::Stream stream)
 	}
 	if (channel.mode == CommandChannel::Mode::subsystem)
 		write_subsystem_frame(channel, data, is_stderr);
+	else if (run.terminal)
+		write_terminal_output(channel, data);
 	else
 		write_to_client(channel, data, is_stderr);
 }
@@ -279,15 +284,25 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 		return;
 	}
 
+	// An interactive verb gets a terminal only when the client has one, and
+	// the subsystem's framing has no room for a terminal's raw stream.
+	const bool on_terminal = verb.interactive && channel.pty && channel.mode != CommandChannel::Mode::subsystem;
+
 	SpawnRequest request;
 	request.argv = decision.argv;
 	request.environment = base_environment();
+	// The client's TERM replaces TERM=dumb. The role's environment comes
+	// after it and so still wins.
+	if (on_terminal && !channel.term.empty())
+		request.environment.push_back("TERM=" + channel.term);
 	for (const auto& [name, value] : role.environment)
 		request.environment.push_back(name + "=" + value);
 	request.working_directory = role.working_directory;
 	request.run_as = run_as;
 	request.limits = role.limits;
 	request.stdin_pipe = decision.verb_spec->reads_stdin;
+	if (on_terminal)
+		request.terminal = TerminalSize{channel.columns, channel.rows};
 	auto descriptors = path_descriptors(decision);
 	if (descriptors)
 		request.path_descriptors = std::move(*descriptors);
@@ -309,6 +324,8 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	run->verb = decision.verb;
 	run->concurrency_key = role.name + " " + decision.verb;
 	++running_per_verb_[run->concurrency_key];
+	run->terminal = on_terminal;
+	run->stderr_open = !on_terminal;   // a terminal has one output stream
 	run->stdout_watch = {&channel, VerbRun::Stream::stdout_};
 	run->stderr_watch = {&channel, VerbRun::Stream::stderr_};
 	run->started_at = std::chrono::steady_clock::now();
@@ -321,8 +338,9 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 		note_transcript_failure(channel, r.error());
 		stop_verb(channel, "recording the program's start failed, so it was stopped", kExitInternal);
 	}
-	log_session_event(channel.break_glass, "session={} role={} allowed {} as {}: pid {}", channel.session_id,
-	                  role.name, escape_untrusted(line), run_as.user, channel.run->process.pid);
+	log_session_event(channel.break_glass, "session={} role={} allowed {} as {}: pid {}{}", channel.session_id,
+	                  role.name, escape_untrusted(line), run_as.user, channel.run->process.pid,
+	                  on_terminal ? " on a pseudo-terminal" : "");
 	sync_watches(channel, event);
 }
 
@@ -434,11 +452,15 @@ void SessionRunner::feed_stdin(CommandChannel& channel)
 		if (n > 0) {
 			run.stdin_pending.assign(g_read_buffer.data(), static_cast<std::size_t>(n));
 			run.bytes_in += static_cast<std::uint64_t>(n);
-			// Recorded before the program can read it.
+			// Recorded before the program can read it. On a terminal these
+			// are keystrokes: the terminal echoes and edits them before the
+			// program reads anything.
 			if (channel.transcript && !channel.transcript_failed) {
 				const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(run.stdin_pending.data()),
 				                             run.stdin_pending.size());
-				if (auto r = channel.transcript->stdin_data(bytes); !r) {
+				auto r = run.terminal ? channel.transcript->keystrokes(run.stdin_pending)
+				                      : channel.transcript->stdin_data(bytes);
+				if (!r) {
 					note_transcript_failure(channel, r.error());
 					run.stdin_pending.clear();
 					run.process.stdin_fd.reset();
@@ -581,7 +603,10 @@ void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
 			finish_run(channel, event);
 		} else {
 			sync_watches(channel, event);
-			if (channel.pty || !run.process.stdin_fd)
+			// A terminal takes the client's bytes itself, and the line
+			// editor gets them again once its input is closed.
+			const bool input_to_terminal = run.terminal && run.process.stdin_fd;
+			if (!input_to_terminal && (channel.pty || !run.process.stdin_fd))
 				pull_input(channel);
 			return;
 		}

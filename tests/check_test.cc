@@ -241,6 +241,21 @@ TEST_CASE("lint runs-programs names each kind", "[check][lint]")
 	}
 }
 
+// An interactive verb runs on a terminal, where a pager or an editor takes
+// keys. The rule warns about these programs whether or not the verb is
+// interactive.
+TEST_CASE("lint runs-programs covers interactive verbs", "[check][lint]")
+{
+	for (const std::string name : {"less", "vim", "bash"}) {
+		INFO("program " << name);
+		CheckFixture fixture;
+		fixture.role("r", verb("v", command_of(fixture.program(name))) + "interactive = true\n");
+		const CheckReport report = check_policy(fixture.config);
+		REQUIRE(report.errors.empty());
+		CHECK(warnings_for(report, "runs-programs").size() == 1);
+	}
+}
+
 TEST_CASE("lint runs-programs follows a symbolic link", "[check][lint]")
 {
 	CheckFixture fixture;

@@ -42,6 +42,11 @@ max_output = "4K"
 [[verb]]
 name = "uptime"
 command = ["/usr/bin/uptime"]
+
+[[verb]]
+name = "load"
+command = ["/usr/bin/top"]
+interactive = true
 )";
 
 // 2030-01-01T00:30:00Z, inside the certificates' validity window.
@@ -171,6 +176,17 @@ command "greet -n 'Ada' 2"
   decide             allowed  every word fits verb "greet"
   jead-verbs@jead    skipped  no --cert
 )" + kAllowedTail);
+}
+
+TEST_CASE_METHOD(ExplainFixture, "explain interactive verb names terminal", "[explain]")
+{
+	const std::string text = run(request("load"), kExplainAllowed);
+	CHECK(text.find("  terminal                    interactive: with a client pty (ssh -t, or the shell) the program "
+	                "gets a pseudo-terminal of its own, and TERM is the client's when it is a plain name; without a "
+	                "pty it runs on pipes\n  limits") != std::string::npos);
+
+	const std::string plain = run(request("uptime"), kExplainAllowed);
+	CHECK(plain.find("  terminal ") == std::string::npos);
 }
 
 TEST_CASE_METHOD(ExplainFixture, "explain denied line without certificate", "[explain]")

@@ -59,13 +59,15 @@ Finished finish(SpawnedProcess& process)
 	return finished;
 }
 
-// Parses "key: value" lines.
+// Parses "key: value" lines, which end in CR LF on a terminal.
 std::map<std::string, std::string> parse_report(const std::string& text)
 {
 	std::map<std::string, std::string> report;
 	std::istringstream lines(text);
 	std::string line;
 	while (std::getline(lines, line)) {
+		if (!line.empty() && line.back() == '\r')
+			line.pop_back();
 		const auto colon = line.find(": ");
 		if (colon != std::string::npos)
 			report[line.substr(0, colon)] = line.substr(colon + 2);
@@ -171,6 +173,59 @@ TEST_CASE("spawn as own user keeps descriptors closed", "[process]")
 	CHECK(report["nonewprivs"] == "1");
 	CHECK(report["pgid"] == report["pid"]);
 	CHECK(report["fds"] == "0 1 2");
+}
+
+TEST_CASE("spawn on a terminal leads a new session", "[process]")
+{
+	auto run_as = resolve_run_as(std::nullopt, std::nullopt);
+	REQUIRE(run_as);
+	SpawnRequest request = inspect_request(*run_as);
+	request.terminal = TerminalSize{132, 43};
+
+	auto process = spawn_process(request);
+	REQUIRE(process);
+	CHECK(process->stdout_fd);
+	CHECK(process->stdin_fd);
+	CHECK_FALSE(process->stderr_fd);
+	const Finished finished = finish(*process);
+	INFO("output:\n" << finished.out);
+	auto report = parse_report(finished.out);
+
+	CHECK(report["sid"] == std::to_string(process->pid));
+	CHECK(report["pgid"] == report["pid"]);
+	CHECK(report["ctty"] == "yes");
+	CHECK(report["nonewprivs"] == "1");
+	CHECK(report["fds"] == "0 1 2");
+	CHECK(finished.out.find("pid: " + std::to_string(process->pid) + "\r\n") != std::string::npos);
+}
+
+TEST_CASE("spawn with pipes keeps jead's session", "[process]")
+{
+	auto run_as = resolve_run_as(std::nullopt, std::nullopt);
+	REQUIRE(run_as);
+	auto process = spawn_process(inspect_request(*run_as));
+	REQUIRE(process);
+	const Finished finished = finish(*process);
+	auto report = parse_report(finished.out);
+
+	CHECK(report["sid"] == std::to_string(::getsid(0)));
+	CHECK(report["pgid"] == report["pid"]);
+}
+
+TEST_CASE("spawn on a terminal sets its size", "[process]")
+{
+	SpawnRequest request;
+	request.argv = {"/usr/bin/stty", "size"};
+	request.environment = base_environment();
+	request.terminal = TerminalSize{132, 43};
+	auto run_as = resolve_run_as(std::nullopt, std::nullopt);
+	REQUIRE(run_as);
+	request.run_as = *run_as;
+
+	auto process = spawn_process(request);
+	REQUIRE(process);
+	const Finished finished = finish(*process);
+	CHECK(finished.out == "43 132\r\n");
 }
 
 TEST_CASE("spawn applies the role's resource limits", "[process]")

@@ -7,6 +7,7 @@
 #include <pty.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -354,6 +355,14 @@ void PtySession::send(std::string_view keys)
 			std::this_thread::sleep_for(std::chrono::milliseconds(5));
 	}
 	REQUIRE(written == keys.size());
+}
+
+void PtySession::resize(int columns, int rows)
+{
+	winsize size{};
+	size.ws_col = static_cast<unsigned short>(columns);
+	size.ws_row = static_cast<unsigned short>(rows);
+	REQUIRE(::ioctl(master_, TIOCSWINSZ, &size) == 0);
 }
 
 bool PtySession::read_some(int timeout_ms)

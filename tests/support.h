@@ -127,6 +127,8 @@ public:
 	PtySession& operator=(const PtySession&) = delete;
 
 	void send(std::string_view keys);
+	// Sets the terminal's size, which sends SIGWINCH to the program.
+	void resize(int columns, int rows);
 	// Reads until `text` appears in the output after the last mark, or the
 	// timeout passes; returns whether it appeared.
 	bool wait_for(std::string_view text, std::chrono::seconds timeout = std::chrono::seconds(10));

@@ -1,13 +1,15 @@
 // A verb program for process tests. It prints what the kernel says about
 // the process it runs in, one "key: value" line each:
 //   uid, gid, groups, nonewprivs   the Uid, Gid, Groups and NoNewPrivs lines of /proc/self/status
-//   pid, pgid                      getpid() and getpgrp()
+//   pid, pgid, sid                 getpid(), getpgrp() and getsid(0)
+//   ctty                           "yes" when /dev/tty opens: there is a controlling terminal
 //   fds                            the open descriptors listed in /proc/self/fd
 //   cwd                            getcwd()
 //   limit NAME                     soft and hard value of a /proc/self/limits row
 // With --burn-cpu it then spins until a CPU time limit kills it, or exits
 // with status 3 after 30 seconds of wall-clock time.
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -91,6 +93,11 @@ int main(int argc, char** argv)
 	print_status_lines();
 	std::cout << "pid: " << ::getpid() << "\n";
 	std::cout << "pgid: " << ::getpgrp() << "\n";
+	std::cout << "sid: " << ::getsid(0) << "\n";
+	const int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	std::cout << "ctty: " << (tty >= 0 ? "yes" : "no") << "\n";
+	if (tty >= 0)
+		::close(tty);
 	print_descriptors();
 	char cwd[PATH_MAX];
 	std::cout << "cwd: " << (::getcwd(cwd, sizeof cwd) ? cwd : "unknown") << "\n";
