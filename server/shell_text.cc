@@ -151,13 +151,19 @@ std::vector<std::string> complete_words(const Role& role, std::string_view befor
 Result<std::string> json_words_to_line(std::string_view json, std::size_t max_words)
 {
 	nlohmann::json words;
+	const std::string expected = "send a non-empty array of strings, such as [\"status\", \"nginx.service\"]";
 	try {
 		words = nlohmann::json::parse(json);
-	} catch (const nlohmann::json::exception& e) {
-		return fail(Errc::invalid, std::string("invalid JSON request: ") + e.what());
+	} catch (const nlohmann::json::parse_error& e) {
+		// The library's own message quotes the bytes it read last, which
+		// may be binary, so only the position is passed on.
+		return fail(Errc::invalid,
+		            "invalid JSON request: syntax error at byte " + std::to_string(e.byte) + "; " + expected);
+	} catch (const nlohmann::json::exception&) {
+		return fail(Errc::invalid, "invalid JSON request; " + expected);
 	}
 	if (!words.is_array() || words.empty())
-		return fail(Errc::invalid, "invalid JSON request: expected a non-empty array of strings");
+		return fail(Errc::invalid, "invalid JSON request: not an array, or empty; " + expected);
 	if (words.size() > max_words)
 		return fail(Errc::limit, "invalid JSON request: more than " + std::to_string(max_words) + " words");
 

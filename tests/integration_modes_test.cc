@@ -95,6 +95,20 @@ TEST_CASE_METHOD(ModesFixture, "subsystem frames output and status", "[integrati
 	CHECK(result.exit_status == 77);
 }
 
+TEST_CASE_METHOD(ModesFixture, "subsystem malformed JSON is denied clearly", "[integration]")
+{
+	const std::string requests = "[\"note\", x]\n{\"verb\": \"count\"}\n[]\n[\"count\", 3]\ncount 1\n";
+	const auto result = server.ssh("web-ops", key, cert, {"jea"}, {"-s"}, requests);
+
+	CHECK_THAT(result.out, Catch::Contains("jea-status denied \"invalid JSON request: syntax error at byte "));
+	CHECK_THAT(result.out, Catch::Contains("jea-status denied \"invalid JSON request: not an array, or empty; "));
+	CHECK_THAT(result.out, Catch::Contains("jea-status denied \"invalid JSON request: every word must be a string"));
+	CHECK(result.out.find("json.exception") == std::string::npos);
+	// The requests after the bad ones still run.
+	CHECK_THAT(result.out, Catch::EndsWith("jea-stdout 10\nargs: [1]\njea-status exit 0\n"));
+	CHECK(runs() == 1);
+}
+
 TEST_CASE_METHOD(ModesFixture, "other subsystems and forwarding are refused", "[integration]")
 {
 	const auto sftp = server.ssh("web-ops", key, cert, {"sftp"}, {"-s"});
