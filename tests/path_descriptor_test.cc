@@ -3,19 +3,17 @@
 // prefix in the child, rejecting links that appear after the check.
 #include <catch2/catch.hpp>
 
-#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <chrono>
 #include <filesystem>
 #include <string>
 
 #include "roles/arguments.h"
 #include "roles/policy.h"
 #include "server/process.h"
+#include "tests/spawn_support.h"
 #include "tests/support.h"
 
 using namespace jead;
@@ -23,39 +21,6 @@ using namespace jead::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Output {
-	std::string out;
-	std::string err;
-	int wait_status = 0;
-};
-
-// Reads stdout and stderr to their end and reaps the process, within 30 s.
-Output collect(SpawnedProcess& process)
-{
-	Output output;
-	int fds[2] = {process.stdout_fd.get(), process.stderr_fd.get()};
-	std::string* sinks[2] = {&output.out, &output.err};
-	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-	while ((fds[0] >= 0 || fds[1] >= 0) && std::chrono::steady_clock::now() < deadline) {
-		pollfd polled[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-		::poll(polled, 2, 200);
-		for (int i = 0; i < 2; ++i) {
-			if (fds[i] < 0 || polled[i].revents == 0)
-				continue;
-			char buffer[4096];
-			const ssize_t n = ::read(fds[i], buffer, sizeof buffer);
-			if (n > 0)
-				sinks[i]->append(buffer, static_cast<std::size_t>(n));
-			else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-				fds[i] = -1;
-		}
-	}
-	REQUIRE(fds[0] < 0);
-	REQUIRE(fds[1] < 0);
-	REQUIRE(::waitpid(process.pid, &output.wait_status, 0) == process.pid);
-	return output;
-}
 
 // A tree with a prefix directory "logs" holding app.log, a subdirectory
 // and an outside file that links may point at.
@@ -130,7 +95,7 @@ TEST_CASE("descriptor path opens the checked file", "[process][path-descriptor]"
 	Tree tree;
 	auto process = spawn_process(request_for({"/usr/bin/cat", "--", "placeholder"}, descriptor(tree, 2, "app.log")));
 	REQUIRE(process);
-	const Output output = collect(*process);
+	const SpawnOutput output = collect_output(*process);
 	INFO("stderr: " << output.err);
 	CHECK(WIFEXITED(output.wait_status));
 	CHECK(WEXITSTATUS(output.wait_status) == 0);
@@ -142,14 +107,14 @@ TEST_CASE("descriptor argv element is a proc fd", "[process][path-descriptor]")
 	Tree tree;
 	auto echoed = spawn_process(request_for({"/usr/bin/echo", "x"}, descriptor(tree, 1, "sub/deep.log")));
 	REQUIRE(echoed);
-	const Output element = collect(*echoed);
+	const SpawnOutput element = collect_output(*echoed);
 	CHECK_THAT(element.out, Catch::Matches("/proc/self/fd/[0-9]+\n"));
 
 	// readlink runs in the process that holds the descriptor, so it prints
 	// the file the descriptor is open on: the checked one.
 	auto linked = spawn_process(request_for({"/usr/bin/readlink", "x"}, descriptor(tree, 1, "sub/deep.log")));
 	REQUIRE(linked);
-	const Output target = collect(*linked);
+	const SpawnOutput target = collect_output(*linked);
 	INFO("stderr: " << target.err);
 	CHECK(target.out == (tree.prefix / "sub" / "deep.log").string() + "\n");
 }
@@ -209,7 +174,7 @@ TEST_CASE("descriptor kind checked on open file", "[process][path-descriptor]")
 	{
 		auto process = spawn_process(request_for({"/usr/bin/ls", "x"}, descriptor(tree, 1, ".", PathKind::dir)));
 		REQUIRE(process);
-		const Output output = collect(*process);
+		const SpawnOutput output = collect_output(*process);
 		CHECK(output.out == "app.log\nsub\n");
 	}
 }

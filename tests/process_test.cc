@@ -19,45 +19,13 @@
 #include <string>
 
 #include "server/process.h"
+#include "tests/spawn_support.h"
 #include "tests/support.h"
 
 using namespace jead;
 using namespace jead::test;
 
 namespace {
-
-struct Finished {
-	std::string out;
-	std::string err;
-	int wait_status = 0;
-};
-
-// Reads both outputs to their end and reaps the process, within 60 s.
-Finished finish(SpawnedProcess& process)
-{
-	Finished finished;
-	int fds[2] = {process.stdout_fd.get(), process.stderr_fd.get()};
-	std::string* sinks[2] = {&finished.out, &finished.err};
-	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-	while ((fds[0] >= 0 || fds[1] >= 0) && std::chrono::steady_clock::now() < deadline) {
-		pollfd polled[2] = {{fds[0], POLLIN, 0}, {fds[1], POLLIN, 0}};
-		::poll(polled, 2, 200);
-		for (int i = 0; i < 2; ++i) {
-			if (fds[i] < 0 || polled[i].revents == 0)
-				continue;
-			char buffer[4096];
-			const ssize_t n = ::read(fds[i], buffer, sizeof buffer);
-			if (n > 0)
-				sinks[i]->append(buffer, static_cast<std::size_t>(n));
-			else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-				fds[i] = -1;
-		}
-	}
-	REQUIRE(fds[0] < 0);
-	REQUIRE(fds[1] < 0);
-	REQUIRE(::waitpid(process.pid, &finished.wait_status, 0) == process.pid);
-	return finished;
-}
 
 // Parses "key: value" lines, which end in CR LF on a terminal.
 std::map<std::string, std::string> parse_report(const std::string& text)
@@ -137,7 +105,7 @@ TEST_CASE("spawn as nobody drops identity and privileges", "[process]")
 
 	auto process = spawn_process(request);
 	REQUIRE(process);
-	const Finished finished = finish(*process);
+	const SpawnOutput finished = collect_output(*process);
 	INFO("stdout:\n" << finished.out << "stderr:\n" << finished.err);
 	REQUIRE(WIFEXITED(finished.wait_status));
 	REQUIRE(WEXITSTATUS(finished.wait_status) == 0);
@@ -166,7 +134,7 @@ TEST_CASE("spawn as own user keeps descriptors closed", "[process]")
 	auto process = spawn_process(inspect_request(*run_as));
 	::close(leaked);
 	REQUIRE(process);
-	const Finished finished = finish(*process);
+	const SpawnOutput finished = collect_output(*process);
 	auto report = parse_report(finished.out);
 
 	CHECK(report["uid"] == repeat4(std::to_string(::geteuid())));
@@ -187,7 +155,7 @@ TEST_CASE("spawn on a terminal leads a new session", "[process]")
 	CHECK(process->stdout_fd);
 	CHECK(process->stdin_fd);
 	CHECK_FALSE(process->stderr_fd);
-	const Finished finished = finish(*process);
+	const SpawnOutput finished = collect_output(*process);
 	INFO("output:\n" << finished.out);
 	auto report = parse_report(finished.out);
 
@@ -205,7 +173,7 @@ TEST_CASE("spawn with pipes keeps jead's session", "[process]")
 	REQUIRE(run_as);
 	auto process = spawn_process(inspect_request(*run_as));
 	REQUIRE(process);
-	const Finished finished = finish(*process);
+	const SpawnOutput finished = collect_output(*process);
 	auto report = parse_report(finished.out);
 
 	CHECK(report["sid"] == std::to_string(::getsid(0)));
@@ -224,7 +192,7 @@ TEST_CASE("spawn on a terminal sets its size", "[process]")
 
 	auto process = spawn_process(request);
 	REQUIRE(process);
-	const Finished finished = finish(*process);
+	const SpawnOutput finished = collect_output(*process);
 	CHECK(finished.out == "43 132\r\n");
 }
 
@@ -240,7 +208,7 @@ TEST_CASE("spawn applies the role's resource limits", "[process]")
 
 	auto process = spawn_process(request);
 	REQUIRE(process);
-	const Finished finished = finish(*process);
+	const SpawnOutput finished = collect_output(*process);
 	INFO("stdout:\n" << finished.out << "stderr:\n" << finished.err);
 	auto report = parse_report(finished.out);
 
@@ -256,7 +224,7 @@ TEST_CASE("spawn without limits keeps jead's own", "[process]")
 	REQUIRE(run_as);
 	auto process = spawn_process(inspect_request(*run_as));
 	REQUIRE(process);
-	auto report = parse_report(finish(*process).out);
+	auto report = parse_report(collect_output(*process).out);
 
 	rlimit own{};
 	REQUIRE(::getrlimit(RLIMIT_NOFILE, &own) == 0);
@@ -273,7 +241,7 @@ TEST_CASE("spawn cpu limit kills a busy program", "[process]")
 
 	auto process = spawn_process(request);
 	REQUIRE(process);
-	const Finished finished = finish(*process);
+	const SpawnOutput finished = collect_output(*process);
 	REQUIRE(WIFSIGNALED(finished.wait_status));
 	CHECK(WTERMSIG(finished.wait_status) == SIGKILL);
 }
