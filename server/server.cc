@@ -142,6 +142,62 @@ private:
 	int suppressed_ = 0;
 };
 
+// A connection logs this many refused forwarding requests and channel
+// types in detail; later ones are counted once, so a client cannot fill
+// the journal with them.
+constexpr int kMaxRefusedRequestLogs = 5;
+
+// Describes a request jead refuses: port forwarding (ssh -L, -R, -D),
+// agent and X11 forwarding, and channel types other than "session".
+// Returns an empty string for the other messages libssh passes here, such
+// as authentication methods other than publickey.
+std::string refused_request(ssh_message message)
+{
+	const int type = ssh_message_type(message);
+	const int subtype = ssh_message_subtype(message);
+	if (type == SSH_REQUEST_GLOBAL) {
+		if (subtype == SSH_GLOBAL_REQUEST_TCPIP_FORWARD) {
+			const char* address = ssh_message_global_request_address(message);
+			return "remote port forwarding (ssh -R) to " + escape_untrusted(address ? address : "", 256) + " port " +
+			       std::to_string(ssh_message_global_request_port(message));
+		}
+		if (subtype == SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD)
+			return "";
+		return "global request type " + std::to_string(subtype);
+	}
+	if (type != SSH_REQUEST_CHANNEL_OPEN)
+		return "";
+	switch (subtype) {
+	case SSH_CHANNEL_DIRECT_TCPIP: {
+		const char* destination = ssh_message_channel_request_open_destination(message);
+		return "local port forwarding (ssh -L or -D) to " + escape_untrusted(destination ? destination : "", 256) +
+		       " port " + std::to_string(ssh_message_channel_request_open_destination_port(message));
+	}
+	case SSH_CHANNEL_FORWARDED_TCPIP: return "a forwarded-tcpip channel";
+	case SSH_CHANNEL_X11: return "X11 forwarding";
+	case SSH_CHANNEL_AUTH_AGENT: return "agent forwarding";
+	default: return "a channel of type " + std::to_string(subtype);
+	}
+}
+
+// Logs what a client asked for beyond jead's command channels. Returning
+// 1 makes libssh send its default reply, which refuses the request.
+int on_unhandled_message(ssh_session, ssh_message message, void* userdata)
+{
+	auto& connection = *static_cast<Connection*>(userdata);
+	const std::string what = refused_request(message);
+	if (what.empty())
+		return 1;
+	++connection.refused_requests;
+	if (connection.refused_requests <= kMaxRefusedRequestLogs)
+		spdlog::warn("session={} client={}:{} refused {}", connection.id, connection.client_ip,
+		             connection.client_port, what);
+	else if (connection.refused_requests == kMaxRefusedRequestLogs + 1)
+		spdlog::warn("session={} client={}:{} further refused requests are not logged", connection.id,
+		             connection.client_ip, connection.client_port);
+	return 1;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -280,6 +336,7 @@ struct Server::Impl {
 		connection->callbacks.channel_open_request_session_function = on_channel_open;
 		connection->server = this;
 		ssh_set_server_callbacks(session, &connection->callbacks);
+		ssh_set_message_callback(session, on_unhandled_message, connection.get());
 		ssh_set_auth_methods(session, SSH_AUTH_METHOD_PUBLICKEY);
 		ssh_set_blocking(session, 0);
 

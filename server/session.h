@@ -136,6 +136,7 @@ struct Connection {
 	std::chrono::steady_clock::time_point revocation_checked_at;
 	bool authenticated = false;
 	int auth_failures = 0;
+	int refused_requests = 0;           // forwarding and other channel types, for the log
 	bool disconnect_requested = false;
 	std::string disconnect_reason;
 	std::optional<LoginGrant> grant;

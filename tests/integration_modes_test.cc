@@ -119,6 +119,12 @@ TEST_CASE_METHOD(ModesFixture, "other subsystems and forwarding are refused", "[
 	                                {"-o", "ExitOnForwardFailure=yes", "-R", "127.0.0.1:0:127.0.0.1:9"});
 	CHECK(forward.exit_status == 255);
 	CHECK(forward.err.find("forwarding failed") != std::string::npos);
+	CHECK(server.wait_for_log("refused remote port forwarding (ssh -R) to \"127.0.0.1\" port 0"));
+
+	// -W opens a direct-tcpip channel at once, as -L does per connection.
+	const auto stdio = server.ssh("web-ops", key, cert, {}, {"-W", "127.0.0.1:9"});
+	CHECK(stdio.exit_status == 255);
+	CHECK(server.wait_for_log("refused local port forwarding (ssh -L or -D) to \"127.0.0.1\" port 9"));
 	CHECK(runs() == 0);
 }
 
