@@ -30,6 +30,8 @@ constexpr std::size_t kMaxTypeahead = 4096;
 constexpr int kMaxTerminalDimension = 1000;
 // The maximum length of a client TERM that an interactive verb gets.
 constexpr std::size_t kMaxTermLength = 64;
+// How long a session waits for a required break-glass notification.
+constexpr std::chrono::seconds kNotifyTimeout{10};
 
 std::string host_name()
 {
@@ -629,6 +631,11 @@ void SessionRunner::after_command(CommandChannel& channel, int exit_status, cons
 
 void SessionRunner::finish_channel(CommandChannel& channel, ssh_event event)
 {
+	// A notification still running when the session ends is reaped later.
+	if (channel.pending_notification) {
+		notifications_.push_back(channel.pending_notification->pid);
+		channel.pending_notification.reset();
+	}
 	if (channel.run) {
 		// Let the program end first; its exit is recorded before the end.
 		if (!channel.run->term_sent)
@@ -716,7 +723,7 @@ void SessionRunner::close_connection(Connection& connection, std::string_view re
 	connection.channels.clear();
 }
 
-Result<void> SessionRunner::notify(const CommandChannel& channel, std::string_view event)
+Result<void> SessionRunner::notify(CommandChannel& channel, std::string_view event)
 {
 	const Connection& connection = *channel.connection;
 	const Role& role = *connection.grant->role;
@@ -758,26 +765,46 @@ Result<void> SessionRunner::notify(const CommandChannel& channel, std::string_vi
 	auto process = spawn_process(request);
 	if (!process)
 		return failed(process.error().message);
-	if (!role.notify_required) {
+	// Only the start of a session waits for a required notification; the
+	// end notification is reaped later and its failure only logged.
+	if (!role.notify_required || event != "start") {
 		notifications_.push_back(process->pid);
 		return {};
 	}
+	// The wait happens in service_channel, so other sessions go on.
+	channel.pending_notification =
+		CommandChannel::PendingNotification{process->pid, std::chrono::steady_clock::now() + kNotifyTimeout};
+	return {};
+}
 
-	// Required: the session waits, at most 10 s, for the program to succeed.
-	// NOTE: this blocks the event loop for every session meanwhile; break-glass
-	// logins are rare and the wait is bounded.
-	for (int attempt = 0; attempt < 1000; ++attempt) {
-		int status = 0;
-		if (::waitpid(process->pid, &status, WNOHANG) == process->pid) {
-			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-				return {};
-			return failed("exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+// Returns true once the pending notification has exited 0. A failure or
+// timeout sets the channel's ending; until then, returns false.
+bool SessionRunner::notification_passed(CommandChannel& channel)
+{
+	const auto pending = *channel.pending_notification;
+	int status = 0;
+	std::string why;
+	if (::waitpid(pending.pid, &status, WNOHANG) == pending.pid) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			channel.pending_notification.reset();
+			return true;
 		}
-		::usleep(10000);
+		why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+		                        : "killed by signal " + std::to_string(WTERMSIG(status));
+	} else if (std::chrono::steady_clock::now() >= pending.deadline) {
+		::kill(-pending.pid, SIGKILL);
+		::waitpid(pending.pid, nullptr, 0);
+		why = "timed out after " + std::to_string(kNotifyTimeout.count()) + " s";
+	} else {
+		return false;
 	}
-	::kill(-process->pid, SIGKILL);
-	::waitpid(process->pid, nullptr, 0);
-	return failed("timed out after 10 s");
+	channel.pending_notification.reset();
+	spdlog::error("session={} break-glass notification (start) failed: {}", channel.session_id, why);
+	channel.ending = ChannelEnding{"error",
+	                               "the break-glass notification failed (" + why +
+	                                   "), and this role requires it, so the session is refused",
+	                               kExitInternal};
+	return false;
 }
 
 void SessionRunner::reap_notifications()

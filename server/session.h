@@ -118,6 +118,13 @@ struct CommandChannel {
 	std::optional<ChannelEnding> ending;
 	bool expiry_warned = false;
 	bool break_glass = false;           // the role is a break-glass role
+	// A required break-glass notification still running: no command runs
+	// until it exits 0, and the session ends if it fails or runs too long.
+	struct PendingNotification {
+		pid_t pid = -1;
+		std::chrono::steady_clock::time_point deadline;
+	};
+	std::optional<PendingNotification> pending_notification;
 	std::chrono::steady_clock::time_point next_time_check{};
 	std::deque<std::chrono::steady_clock::time_point> command_starts;   // in the last minute
 	std::chrono::steady_clock::time_point last_activity;
@@ -188,7 +195,8 @@ private:
 	void stop_verb(CommandChannel& channel, std::string note, int exit_status);
 	void end_transcript(CommandChannel& channel, std::string_view reason);
 	std::optional<std::string> verb_limit_denial(const Connection& connection, const Role& role, const Verb& verb);
-	Result<void> notify(const CommandChannel& channel, std::string_view event);
+	Result<void> notify(CommandChannel& channel, std::string_view event);
+	bool notification_passed(CommandChannel& channel);
 	void reap_notifications();
 
 	std::shared_ptr<const Policy> policy_;

@@ -616,6 +616,11 @@ void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
 		finish_channel(channel, event);
 		return;
 	}
+	if (channel.pending_notification && !notification_passed(channel)) {
+		if (channel.ending)
+			finish_channel(channel, event);
+		return;
+	}
 
 	pull_input(channel);
 	while (!channel.run && !channel.ending && !channel.lines.empty()) {

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -87,4 +88,42 @@ TEST_CASE("break-glass required notification failure refuses", "[integration]")
 	CHECK(result.exit_status == 70);
 	CHECK(result.err.find("the break-glass notification failed") != std::string::npos);
 	CHECK_FALSE(std::filesystem::exists(marker));
+}
+
+TEST_CASE("break-glass required notification does not stall others", "[integration]")
+{
+	TempDir tmp;
+	const auto marker = tmp.path() / "marker";
+	const auto notified = tmp.path() / "notified";
+	const auto gate = tmp.path() / "gate";
+	// The notification waits until a verb of another session has run and
+	// created `gate`. A server that blocked while the notification ran
+	// could not run that verb, and would refuse the break-glass session
+	// when the notification timed out.
+	std::string emergency = "break_glass = true\nnotify_required = true\n";
+	emergency += "notify = [\"" + std::string(JEAD_TEST_VERB_BINARY) + "\", \"--wait-for\", \"" + gate.string() +
+	             "\", \"--marker\", \"" + notified.string() + "\", \"--\", \"{event}\"]\n";
+	emergency += test_role(marker);
+	JeadServer server(tmp.path(), {{{"emergency", emergency}, {"web-ops", test_role(gate)}},
+	                               {{"emergency", {"ops"}}, {"web-ops", {"ops"}}},
+	                               ""});
+	const auto key = tmp.path() / "user";
+	make_key(key);
+	CertSpec spec;
+	spec.validity = "-1m:+10m";
+	const auto cert = sign_key(server.ca(), key, spec);
+
+	auto waiting = std::async(std::launch::async,
+	                          [&] { return server.ssh("emergency", key, cert, {"count", "2"}); });
+	REQUIRE(server.wait_for_log("session started for role emergency"));
+	CHECK_FALSE(std::filesystem::exists(marker));
+
+	const auto other = server.ssh("web-ops", key, cert, {"count", "1"});
+	CHECK(other.exit_status == 0);
+	CHECK(std::filesystem::exists(gate));
+
+	const auto result = waiting.get();
+	CHECK(result.exit_status == 0);
+	CHECK(result.out == "args: [2]\n");
+	CHECK(read_text(notified).rfind("ran\n", 0) == 0);
 }

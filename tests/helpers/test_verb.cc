@@ -1,7 +1,8 @@
 // A verb program for integration tests. It appends one line to a marker
 // file (proof that it ran), then does what its options ask:
-//   test_verb --marker FILE [--exit N] [--env] [--sleep S] [--stderr TEXT] [--] ARGS...
+//   test_verb --marker FILE [--exit N] [--env] [--sleep S] [--stderr TEXT] [--wait-for FILE] [--] ARGS...
 // and prints "args:" followed by each argument in brackets on stdout.
+// --wait-for waits, at most 20 s, for FILE to exist before anything else.
 #include <unistd.h>
 
 #include <cstdlib>
@@ -19,6 +20,7 @@ int main(int argc, char** argv)
 	bool print_env = false;
 	int sleep_seconds = 0;
 	std::string stderr_text;
+	std::string wait_for;
 	int i = 1;
 	for (; i < argc; ++i) {
 		const std::string arg = argv[i];
@@ -36,10 +38,15 @@ int main(int argc, char** argv)
 			sleep_seconds = std::atoi(argv[++i]);
 		} else if (i + 1 < argc && arg == "--stderr") {
 			stderr_text = argv[++i];
+		} else if (i + 1 < argc && arg == "--wait-for") {
+			wait_for = argv[++i];
 		} else {
 			break;
 		}
 	}
+
+	for (int step = 0; !wait_for.empty() && step < 400 && ::access(wait_for.c_str(), F_OK) != 0; ++step)
+		::usleep(50000);
 
 	if (!marker.empty()) {
 		std::ofstream out(marker, std::ios::app);
