@@ -77,6 +77,7 @@ struct Verb {
 	std::uint64_t max_output_bytes = 64ull << 20;
 	bool reads_stdin = false;
 	bool interactive = false;
+	bool record_keystrokes = true;        // interactive: record what the client types on the terminal
 	std::optional<std::string> run_as_user;
 	std::uint32_t max_concurrent = 0;     // running at once on this host, all sessions; 0 = no limit
 	std::uint32_t max_per_hour = 0;       // starts per principal in the last hour; 0 = no limit

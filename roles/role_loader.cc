@@ -670,7 +670,7 @@ Result<Verb> parse_verb(const Reader& reader, const toml::node& node)
 	JEAD_CHECK(reader.check_keys(*table,
 	                             {"name", "description", "command", "args", "timeout", "max_output", "stdin",
 	                              "interactive", "run_as_user", "record_output", "record_stdin", "record_head",
-	                              "record_tail", "max_concurrent", "max_per_hour"},
+	                              "record_tail", "record_keystrokes", "max_concurrent", "max_per_hour"},
 	                             "[[verb]]"));
 
 	Verb verb;
@@ -711,6 +711,12 @@ Result<Verb> parse_verb(const Reader& reader, const toml::node& node)
 		JEAD_ASSIGN(verb.reads_stdin, reader.boolean(*stdin_node, "stdin"));
 	if (const auto* interactive = find(*table, "interactive"))
 		JEAD_ASSIGN(verb.interactive, reader.boolean(*interactive, "interactive"));
+	if (const auto* keystrokes = find(*table, "record_keystrokes")) {
+		if (!verb.interactive)
+			return reader.error(keystrokes->source(), "\"record_keystrokes\" of verb " + shown_text(verb.name) +
+			                                              " needs interactive = true");
+		JEAD_ASSIGN(verb.record_keystrokes, reader.boolean(*keystrokes, "record_keystrokes"));
+	}
 	if (const auto* user = find(*table, "run_as_user"))
 		JEAD_ASSIGN(verb.run_as_user, reader.account_name(*user, "run_as_user"));
 	JEAD_CHECK(parse_recording(reader, *table, verb));

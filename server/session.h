@@ -50,6 +50,7 @@ struct VerbRun {
 	// The program runs on a pseudo-terminal of its own: stdout_fd is its
 	// master, stdin_fd a duplicate, and the client's bytes go there raw.
 	bool terminal = false;
+	bool record_keystrokes = true;      // on a terminal: whether the client's bytes are recorded
 	bool exited = false;
 	int wait_status = 0;
 	std::chrono::seconds timeout{0};

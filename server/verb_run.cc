@@ -325,6 +325,7 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	run->concurrency_key = role.name + " " + decision.verb;
 	++running_per_verb_[run->concurrency_key];
 	run->terminal = on_terminal;
+	run->record_keystrokes = verb.record_keystrokes;
 	run->stderr_open = !on_terminal;   // a terminal has one output stream
 	run->stdout_watch = {&channel, VerbRun::Stream::stdout_};
 	run->stderr_watch = {&channel, VerbRun::Stream::stderr_};
@@ -337,6 +338,13 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	if (auto r = channel.transcript->process_start(channel.run->process.pid); !r) {
 		note_transcript_failure(channel, r.error());
 		stop_verb(channel, "recording the program's start failed, so it was stopped", kExitInternal);
+	} else if (on_terminal && !verb.record_keystrokes) {
+		if (auto w = channel.transcript->warning("the client's keystrokes for this verb are not recorded "
+		                                         "(record_keystrokes = false in the role)");
+		    !w) {
+			note_transcript_failure(channel, w.error());
+			stop_verb(channel, "recording the program's start failed, so it was stopped", kExitInternal);
+		}
 	}
 	log_session_event(channel.break_glass, "session={} role={} allowed {} as {}: pid {}{}", channel.session_id,
 	                  role.name, escape_untrusted(line), run_as.user, channel.run->process.pid,
@@ -455,7 +463,8 @@ void SessionRunner::feed_stdin(CommandChannel& channel)
 			// Recorded before the program can read it. On a terminal these
 			// are keystrokes: the terminal echoes and edits them before the
 			// program reads anything.
-			if (channel.transcript && !channel.transcript_failed) {
+			const bool recorded = !run.terminal || run.record_keystrokes;
+			if (recorded && channel.transcript && !channel.transcript_failed) {
 				const auto bytes = std::span(reinterpret_cast<const std::uint8_t*>(run.stdin_pending.data()),
 				                             run.stdin_pending.size());
 				auto r = run.terminal ? channel.transcript->keystrokes(run.stdin_pending)

@@ -28,7 +28,9 @@ std::string terminal_role()
 	       "\n[[verb]]\nname = \"ask-slow\"\ndescription = \"Prompt, with a short timeout\"\n"
 	       "command = [\"" + program + "\"]\ninteractive = true\ntimeout = \"2s\"\n"
 	       "\n[[verb]]\nname = \"ask-small\"\ndescription = \"Prompt, with a tiny max_output\"\n"
-	       "command = [\"" + program + "\"]\ninteractive = true\nmax_output = \"16\"\n";
+	       "command = [\"" + program + "\"]\ninteractive = true\nmax_output = \"16\"\n"
+	       "\n[[verb]]\nname = \"ask-secret\"\ndescription = \"Prompt, keys not recorded\"\n"
+	       "command = [\"" + program + "\"]\ninteractive = true\nrecord_keystrokes = false\n";
 }
 
 struct InteractiveFixture {
@@ -233,4 +235,23 @@ TEST_CASE_METHOD(InteractiveFixture, "certificate expiry stops interactive verb"
 	const auto* end = std::get_if<jead::EndRecord>(&transcript.records.back().body);
 	REQUIRE(end != nullptr);
 	CHECK(end->reason == "expired");
+}
+
+TEST_CASE_METHOD(InteractiveFixture, "unrecorded keystrokes leave a warning", "[integration]")
+{
+	PtySession pty(ssh_with_term("xterm", {"-tt"}, {"ask-secret"}));
+	REQUIRE(pty.wait_for("ready> "));
+	pty.send("s3cret\r");
+	CHECK(pty.wait_for("got [s3cret]"));
+	CHECK(pty.wait_exit() == 0);
+
+	const auto transcript = last_transcript();
+	CHECK(keystrokes_of(transcript).empty());
+	bool warned = false;
+	for (const auto& record : transcript.records)
+		if (const auto* w = std::get_if<jead::WarningRecord>(&record.body))
+			warned = warned || w->text.find("record_keystrokes = false") != std::string::npos;
+	CHECK(warned);
+	// What the terminal showed is still recorded.
+	CHECK(output_of(transcript).find("got [s3cret]") != std::string::npos);
 }

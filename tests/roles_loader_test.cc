@@ -360,6 +360,8 @@ TEST_CASE("loader error value types", "[roles][loader]")
 	      R"(r.toml:4:14: "max_output": "64 M" is not a size such as 512, 64K, 10M or 1G (digits, then K, M, G or T))");
 	CHECK(load_error("[[verb]]\nname = \"Bad\"\ncommand = [\"/bin/true\"]\n") ==
 	      R"(r.toml:2:8: invalid verb name "Bad" (expected [a-z0-9][a-z0-9-]*, at most 64 bytes))");
+	CHECK(load_error(kVerbHead + "command = [\"/bin/true\"]\nrecord_keystrokes = false\n") ==
+	      R"(r.toml:4:21: "record_keystrokes" of verb "a" needs interactive = true)");
 	CHECK(load_error("[[verb]]\nname = \"help\"\ncommand = [\"/bin/true\"]\n") ==
 	      R"(r.toml:2:8: verb name "help" is reserved for the built-in command; choose another name)");
 	CHECK(load_error("[[verb]]\nname = \"exit\"\ncommand = [\"/bin/true\"]\n") ==
