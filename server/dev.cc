@@ -185,16 +185,21 @@ std::string jea_replay_command()
 
 void print_try_lines(const std::filesystem::path& dir, std::uint16_t port)
 {
-	const std::string base = "ssh -F /dev/null -i " + (dir / "user").string() + " -o CertificateFile=" +
+	std::string base = "ssh -F /dev/null -i " + (dir / "user").string() + " -o CertificateFile=" +
 	                         (dir / "user-cert.pub").string() + " -o IdentitiesOnly=yes -o UserKnownHostsFile=" +
-	                         (dir / "known_hosts").string() + " -p " + std::to_string(port) + " demo@127.0.0.1";
+	                         (dir / "known_hosts").string() + " -p " + std::to_string(port);
+	const std::string shell = base + " -t demo@127.0.0.1";
+	base += " demo@127.0.0.1";
 	std::cout << "jead demo endpoint on 127.0.0.1:" << port << "; its CA, keys, config, roles and transcripts are in "
 	          << dir.string() << "\n"
 	          << "Try these from another terminal (the certificate is valid for one hour):\n"
+	          << base << " help\n"
 	          << base << " hello world\n"
 	          << base << " date --utc\n"
-	          << base << " disk-usage /tmp\n"
+	          << base << " disk-usage /var/log/dpkg.log\n"
 	          << base << " 'hello \"$(id)\"'\n"
+	          << "An interactive shell, with line editing and tab completion:\n"
+	          << shell << "\n"
 	          << "Read what was recorded:\n"
 	          << jea_replay_command() << " list " << (dir / "transcripts").string() << "\n"
 	          << jea_replay_command() << " verify --key " << (dir / "transcript-signing-key.pub.pem").string() << " "

@@ -518,7 +518,7 @@ bool SessionRunner::run_builtin(CommandChannel& channel, const std::string& line
 	std::string text;
 	int exit_status = 0;
 	if (line == "help") {
-		text = help_text(role);
+		text = help_text(role, !exec);
 	} else if (line.rfind("help ", 0) == 0) {
 		const std::string name = line.substr(5);
 		const Verb* verb = role.find_verb(name);

@@ -71,7 +71,8 @@ void note_transcript_failure(CommandChannel& channel, const Error& error);
 // Shell texts generated from the role.
 std::string shell_banner(const Role& role, std::int64_t seconds_left);
 std::string shell_prompt(const Role& role, std::int64_t seconds_left);
-std::string help_text(const Role& role);
+// Lists the role's verbs and the built-ins; `exit` only in a shell.
+std::string help_text(const Role& role, bool in_shell);
 std::string verb_help_text(const Verb& verb);
 std::vector<std::string> complete_words(const Role& role, std::string_view line_before_cursor);
 

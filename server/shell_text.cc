@@ -37,7 +37,7 @@ std::string shell_prompt(const Role& role, std::int64_t seconds_left)
 	return role.name + " [" + format_time_left(seconds_left) + " left]> ";
 }
 
-std::string help_text(const Role& role)
+std::string help_text(const Role& role, bool in_shell)
 {
 	std::size_t width = 4;
 	for (const auto& verb : role.verbs)
@@ -48,7 +48,8 @@ std::string help_text(const Role& role)
 	for (const auto& verb : role.verbs)
 		out << "  " << verb.name << std::string(width - verb.name.size() + 2, ' ') << verb.description << "\n";
 	out << "  help" << std::string(width - 4 + 2, ' ') << "list the verbs, or show one verb's usage: help VERB\n";
-	out << "  exit" << std::string(width - 4 + 2, ' ') << "end the session\n";
+	if (in_shell)
+		out << "  exit" << std::string(width - 4 + 2, ' ') << "end the session\n";
 	return out.str();
 }
 

@@ -223,6 +223,7 @@ TEST_CASE_METHOD(ExecFixture, "exec help lists the verbs", "[integration]")
 	CHECK(listed.exit_status == 0);
 	CHECK_THAT(listed.out, Catch::Contains("count"));
 	CHECK_THAT(listed.out, Catch::Contains("status"));
+	CHECK(listed.out.find("exit") == std::string::npos);
 
 	const auto one = run({"help", "count"});
 	CHECK(one.exit_status == 0);
