@@ -249,11 +249,15 @@ void LineEditor::handle_csi(char final_byte, std::string& screen)
 
 void LineEditor::insert(unsigned char byte, std::string& screen)
 {
+	// Once bytes were dropped, the line is no longer what was typed and is
+	// denied on Enter; clearing it all starts afresh.
+	if (line_.empty())
+		overflow_reported_ = false;
 	if (line_.size() >= max_line_bytes_) {
 		if (!overflow_reported_) {
 			overflow_reported_ = true;
 			screen += "\r\njead: the line is longer than " + std::to_string(max_line_bytes_) +
-			          " bytes (max_command_length); the rest is cut off\r\n";
+			          " bytes (max_command_length), so Enter denies it; Ctrl-C clears it\r\n";
 			redraw(screen);
 		}
 		return;
@@ -274,15 +278,16 @@ void LineEditor::submit(std::string& screen, std::vector<Event>& events)
 	std::string line = std::move(line_);
 	line_.clear();
 	cursor_ = 0;
+	const bool overflowed = overflow_reported_;
 	overflow_reported_ = false;
-	if (!line.empty() && (history_.empty() || history_.back() != line)) {
+	if (!overflowed && !line.empty() && (history_.empty() || history_.back() != line)) {
 		history_.push_back(line);
 		if (history_.size() > max_history_)
 			history_.erase(history_.begin());
 	}
 	history_index_ = history_.size();
 	draft_.clear();
-	events.push_back({Event::Kind::line, std::move(line)});
+	events.push_back({Event::Kind::line, std::move(line), overflowed});
 }
 
 void LineEditor::set_line(std::string text, std::string& screen)

@@ -17,6 +17,7 @@ public:
 		enum class Kind { line, end_of_input, interrupt };
 		Kind kind = Kind::line;
 		std::string line;   // for Kind::line
+		bool overflowed = false;   // bytes past the length limit were dropped, so the line must be denied
 	};
 
 	// Returns the candidates that could replace the word before the cursor;

@@ -155,9 +155,15 @@ int on_exec_request(ssh_session, ssh_channel, const char* command, void* userdat
 int on_shell_request(ssh_session, ssh_channel, void* userdata)
 {
 	auto& channel = channel_of(userdata);
-	if (find_critical_option(channel.connection->grant->certificate, "force-command")) {
-		spdlog::warn("session={} shell refused: the certificate has a force-command option", channel.session_id);
-		return SSH_ERROR;
+	// As in OpenSSH, a certificate's force-command replaces the shell: the
+	// channel runs that one command, as an exec request would.
+	if (const CertOption* forced = find_critical_option(channel.connection->grant->certificate, "force-command")) {
+		if (!take_request(channel, CommandChannel::Mode::exec, "shell"))
+			return SSH_ERROR;
+		spdlog::info("session={} shell request runs the certificate's force-command {}", channel.session_id,
+		             escape_untrusted(forced->data, 256));
+		channel.exec_line = forced->data;
+		return SSH_OK;
 	}
 	return take_request(channel, CommandChannel::Mode::shell, "shell") ? SSH_OK : SSH_ERROR;
 }
@@ -171,7 +177,14 @@ int on_subsystem_request(ssh_session, ssh_channel, const char* subsystem, void* 
 		             escape_untrusted(name, 64));
 		return SSH_ERROR;
 	}
-	return take_request(channel, CommandChannel::Mode::subsystem, "subsystem") ? SSH_OK : SSH_ERROR;
+	if (!take_request(channel, CommandChannel::Mode::subsystem, "subsystem"))
+		return SSH_ERROR;
+	// The framing is the whole protocol, so a pty the client asked for is
+	// not used: no banner, no line editor, no echo.
+	if (channel.pty)
+		spdlog::debug("session={} subsystem ignores the pty", channel.session_id);
+	channel.pty = false;
+	return SSH_OK;
 }
 
 int on_env_request(ssh_session, ssh_channel, const char* name, const char*, void* userdata)
@@ -498,6 +511,10 @@ void SessionRunner::feed_editor(CommandChannel& channel, std::string_view bytes)
 	for (auto& event : events) {
 		switch (event.kind) {
 		case LineEditor::Event::Kind::line:
+			// Like an over-long line without a pty, it is queued one byte
+			// over the limit, so that start_verb denies it in its turn.
+			if (event.overflowed && event.line.size() <= channel.policy->config.max_command_length)
+				event.line.resize(channel.policy->config.max_command_length + 1, ' ');
 			channel.lines.push_back(std::move(event.line));
 			channel.prompt_shown = false;
 			break;
@@ -518,13 +535,13 @@ bool SessionRunner::run_builtin(CommandChannel& channel, const std::string& line
 	std::string text;
 	int exit_status = 0;
 	if (line == "help") {
-		text = help_text(role, !exec);
+		text = help_text(role, channel.mode == CommandChannel::Mode::shell);
 	} else if (line.rfind("help ", 0) == 0) {
 		const std::string name = line.substr(5);
 		const Verb* verb = role.find_verb(name);
 		text = verb ? verb_help_text(*verb) : "help: no verb named " + escape_untrusted(name, 64) + "\n";
 		exit_status = verb ? 0 : 1;
-	} else if (line == "exit" && !exec) {
+	} else if (line == "exit" && channel.mode == CommandChannel::Mode::shell) {
 		channel.input_eof = true;
 		channel.client_end_reason = "exit";
 		return true;
@@ -564,8 +581,10 @@ void SessionRunner::run_line(CommandChannel& channel, const std::string& receive
 	std::string line = received;
 	if (channel.mode != CommandChannel::Mode::exec && !line.empty() && line.back() == '\r')
 		line.pop_back();   // a script written with CR LF line ends
-	if (channel.mode != CommandChannel::Mode::exec && line.find_first_not_of(" \t") == std::string::npos)
-		return;            // blank lines in a shell or script do nothing
+	// Blank lines in a shell or script do nothing; in the subsystem every
+	// request gets a status line, so a blank one is denied as empty.
+	if (channel.mode == CommandChannel::Mode::shell && line.find_first_not_of(" \t") == std::string::npos)
+		return;
 	if (run_builtin(channel, line))
 		return;
 
@@ -645,7 +664,15 @@ void SessionRunner::finish_channel(CommandChannel& channel, ssh_event event)
 	(void)event;
 	const ChannelEnding ending = channel.ending.value_or(ChannelEnding{"exit", "", channel.last_exit_status});
 	if (!ending.message.empty() && !channel.ending_message_sent) {
-		tell_client(channel, ending.message);
+		// In the subsystem the reason is the last status line, which also
+		// answers a request still waiting for one.
+		if (channel.mode == CommandChannel::Mode::subsystem)
+			write_to_client(channel,
+			                "jea-status error " + std::to_string(ending.exit_status) + " " +
+			                    escape_untrusted(ending.message, 1024) + "\n",
+			                false);
+		else
+			tell_client(channel, ending.message);
 		channel.ending_message_sent = true;
 	}
 	// Output the client has not taken yet goes out before the exit status

@@ -199,9 +199,14 @@ void SessionRunner::start_verb(CommandChannel& channel, const std::string& line,
 	} else if (!take_command_slot(channel)) {
 		decision.reason = "denied: more than " + std::to_string(policy_->config.max_commands_per_minute) +
 		                  " commands in the last minute (max_commands_per_minute); wait and retry";
-	} else if (line.size() > max_length) {
+	} else if (line.size() > max_length && channel.mode == CommandChannel::Mode::exec) {
 		decision.reason = "denied: the command line is " + std::to_string(line.size()) + " bytes; the limit is " +
 		                  std::to_string(max_length) + " (max_command_length)";
+	} else if (line.size() > max_length) {
+		// A shell or the subsystem keeps only the first max_length + 1
+		// bytes of a long line, so its full length is not known.
+		decision.reason = "denied: the command line is longer than " + std::to_string(max_length) +
+		                  " bytes (max_command_length)";
 	} else if (auto revoked = revocation_.check(cert); !revoked) {
 		decision.reason = "denied: " + revoked.error().message;
 	} else if (const CertOption* forced = find_critical_option(cert, "force-command");

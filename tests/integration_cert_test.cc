@@ -405,17 +405,21 @@ TEST_CASE_METHOD(CertFixture, "certificate force-command allows one line", "[int
 		CHECK(denied.out.empty());
 	}
 
-	const auto shell = server.ssh("web-ops", key, cert, {}, {"-T"}, "count 2\n");
-	INFO("shell stderr: " << shell.err);
-	CHECK(shell.exit_status != 0);
-	CHECK(shell.out.empty());
-	CHECK_FALSE(find_log_line(server.log(), {"shell refused: the certificate has a force-command option"}).empty());
 	CHECK_FALSE(std::filesystem::exists(marker));
+
+	// As in OpenSSH, a shell request runs the forced command instead; what
+	// the client types is not a command.
+	const auto shell = server.ssh("web-ops", key, cert, {}, {"-T"}, "status nginx.service\n");
+	INFO("shell stderr: " << shell.err);
+	CHECK(shell.exit_status == 0);
+	CHECK(shell.out == "args: [2]\n");
+	CHECK_FALSE(find_log_line(server.log(), {"shell request runs the certificate's force-command"}).empty());
+	CHECK(runs() == 1);
 
 	const auto allowed = server.ssh("web-ops", key, cert, {"count", "2"});
 	CHECK(allowed.exit_status == 0);
 	CHECK(allowed.out == "args: [2]\n");
-	CHECK(runs() == 1);
+	CHECK(runs() == 2);
 }
 
 TEST_CASE_METHOD(CertFixture, "certificate without permit-pty gets no pty", "[integration][cert-integration]")
@@ -610,29 +614,44 @@ TEST_CASE_METHOD(RevocationFixture, "certificate revoked mid-session ends it", "
 		std::vector<std::string> options;
 		std::vector<std::string> command;
 		std::string ready_text;   // on the terminal once the session runs
+		std::string ready_log;    // or in the log
+		std::string revoked_text; // before the reason
 	};
 	const std::vector<Case> cases = {
-		{"pty shell at its prompt", {"-tt"}, {}, "web-ops ["},
-		{"exec running hold 60", {}, {"hold", "60"}, ""},
+		{"pty shell at its prompt", {"-tt"}, {}, "web-ops [", "", "jead: "},
+		{"exec running hold 60", {}, {"hold", "60"}, "", "allowed \"hold 60\"", "jead: "},
+		// The subsystem's last status line carries the reason.
+		{"subsystem between requests", {"-s"}, {"jea"}, "", "subsystem session started", "jea-status error 79 \""},
 	};
 	for (const auto& c : cases) {
 		INFO("case: " << c.name);
 		install_krl({}, {});
 		const auto transcripts_before = server.transcripts();
+		// The log keeps earlier cases' lines, so occurrences are counted.
+		const auto count = [&] {
+			const std::string log = server.log();
+			std::size_t n = 0;
+			for (auto at = log.find(c.ready_log); !c.ready_log.empty() && at != std::string::npos;
+			     at = log.find(c.ready_log, at + 1))
+				++n;
+			return n;
+		};
+		const std::size_t seen = count();
 		PtySession session(ssh_argv(server, "web-ops", key, cert, c.options, c.command));
 		if (!c.ready_text.empty()) {
 			REQUIRE(session.wait_for(c.ready_text));
 		} else {
-			// Bounded: 100 polls 50 ms apart for the verb to start.
-			for (int attempt = 0; attempt < 100 && find_log_line(server.log(), {"allowed \"hold 60\""}).empty(); ++attempt)
+			// Bounded: 100 polls 50 ms apart for the session to start.
+			for (int attempt = 0; attempt < 100 && count() == seen; ++attempt)
 				std::this_thread::sleep_for(std::chrono::milliseconds(50));
-			REQUIRE_FALSE(find_log_line(server.log(), {"allowed \"hold 60\""}).empty());
+			REQUIRE(count() > seen);
 		}
 
 		const auto revoked_at = std::chrono::steady_clock::now();
 		install_krl({"serial: 77"}, {});
 
-		CHECK(session.wait_for("jead: certificate serial 77 is revoked in " + krl.string(), std::chrono::seconds(10)));
+		CHECK(session.wait_for(c.revoked_text + "certificate serial 77 is revoked in " + krl.string(),
+		                       std::chrono::seconds(10)));
 		CHECK(session.wait_for("; the session is over"));
 		CHECK(session.wait_exit(std::chrono::seconds(10)) == kExitRevoked);
 		CHECK(std::chrono::steady_clock::now() - revoked_at < std::chrono::seconds(10));

@@ -75,7 +75,7 @@ TEST_CASE_METHOD(ModesFixture, "shell over-long line is denied", "[integration]"
 	const std::string script = "note " + std::string(9000, 'a') + "\ncount 2\n";
 	const auto result = server.ssh("web-ops", key, cert, {}, {"-T"}, script);
 
-	CHECK(result.err.find("limit is 8192 (max_command_length)") != std::string::npos);
+	CHECK(result.err.find("denied: the command line is longer than 8192 bytes (max_command_length)") != std::string::npos);
 	CHECK(result.out == "args: [2]\n");
 	CHECK(runs() == 1);
 }
@@ -93,6 +93,25 @@ TEST_CASE_METHOD(ModesFixture, "subsystem frames output and status", "[integrati
 	CHECK(result.out.find("jea-status denied \"argument \\\"text\\\"") != std::string::npos);
 	CHECK(runs() == 2);
 	CHECK(result.exit_status == 77);
+}
+
+TEST_CASE_METHOD(ModesFixture, "subsystem answers every request line", "[integration]")
+{
+	// A pty the client asks for changes nothing: no banner, no echo.
+	const std::string requests = "count 1\n\n   \nexit\ncount 2\n";
+	const auto result = server.ssh("web-ops", key, cert, {"jea"}, {"-tt", "-s"}, requests);
+
+	CHECK(result.out.rfind("jea-stdout 10\nargs: [1]\njea-status exit 0\n", 0) == 0);
+	CHECK(result.out.find("Type help") == std::string::npos);
+	CHECK(result.out.find('\r') == std::string::npos);
+	std::size_t empty = 0;
+	for (std::size_t at = result.out.find("jea-status denied \"empty command\""); at != std::string::npos;
+	     at = result.out.find("jea-status denied \"empty command\"", at + 1))
+		++empty;
+	CHECK(empty == 2);
+	CHECK_THAT(result.out, Catch::Contains("jea-status denied \"unknown verb \\\"exit\\\""));
+	CHECK_THAT(result.out, Catch::EndsWith("jea-stdout 10\nargs: [2]\njea-status exit 0\n"));
+	CHECK(runs() == 2);
 }
 
 TEST_CASE_METHOD(ModesFixture, "subsystem malformed JSON is denied clearly", "[integration]")

@@ -110,7 +110,24 @@ TEST_CASE("line editor caps the line length", "[line_editor]")
 	const auto typed = type(editor, "0123456789\r");
 	REQUIRE(typed.events.size() == 1);
 	CHECK(typed.events[0].line == "01234567");
+	CHECK(typed.events[0].overflowed);
 	CHECK(typed.screen.find("longer than 8 bytes") != std::string::npos);
+
+	// Deleting after the overflow does not make the cut line acceptable.
+	const auto edited = type(editor, "0123456789\x7f\x7f\r");
+	REQUIRE(edited.events.size() == 1);
+	CHECK(edited.events[0].line == "012345");
+	CHECK(edited.events[0].overflowed);
+
+	// A line within the limit is not marked, and neither is one typed
+	// after clearing an over-long line with Ctrl-U.
+	const auto fits = type(editor, "0123\r");
+	REQUIRE(fits.events.size() == 1);
+	CHECK_FALSE(fits.events[0].overflowed);
+	const auto cleared = type(editor, "0123456789\x15" "abc\r");
+	REQUIRE(cleared.events.size() == 1);
+	CHECK(cleared.events[0].line == "abc");
+	CHECK_FALSE(cleared.events[0].overflowed);
 }
 
 TEST_CASE("line editor tab completion", "[line_editor]")
