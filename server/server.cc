@@ -165,6 +165,8 @@ std::string refused_request(ssh_message message)
 			return "";
 		return "global request type " + std::to_string(subtype);
 	}
+	if (type == SSH_REQUEST_CHANNEL && subtype == SSH_CHANNEL_REQUEST_X11)
+		return "X11 forwarding";
 	if (type != SSH_REQUEST_CHANNEL_OPEN)
 		return "";
 	switch (subtype) {

@@ -187,6 +187,15 @@ int on_subsystem_request(ssh_session, ssh_channel, const char* subsystem, void* 
 	return SSH_OK;
 }
 
+// The client offers its agent; jead never opens an agent channel back, so
+// the offer is only logged. The protocol expects no answer.
+void on_auth_agent_request(ssh_session, ssh_channel, void* userdata)
+{
+	auto& channel = channel_of(userdata);
+	spdlog::warn("session={} client={}:{} refused agent forwarding", channel.session_id,
+	             channel.connection->client_ip, channel.connection->client_port);
+}
+
 int on_env_request(ssh_session, ssh_channel, const char* name, const char*, void* userdata)
 {
 	// Client environment never reaches a verb.
@@ -360,6 +369,7 @@ ssh_channel SessionRunner::open_channel(Connection& connection, ssh_session sess
 	callbacks.channel_shell_request_function = on_shell_request;
 	callbacks.channel_subsystem_request_function = on_subsystem_request;
 	callbacks.channel_env_request_function = on_env_request;
+	callbacks.channel_auth_agent_req_function = on_auth_agent_request;
 	callbacks.channel_data_function = on_channel_data;
 	callbacks.channel_close_function = on_channel_close;
 	callbacks.channel_signal_function = on_channel_signal;

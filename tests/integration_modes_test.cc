@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,11 +141,28 @@ TEST_CASE_METHOD(ModesFixture, "other subsystems and forwarding are refused", "[
 	CHECK(forward.err.find("forwarding failed") != std::string::npos);
 	CHECK(server.wait_for_log("refused remote port forwarding (ssh -R) to \"127.0.0.1\" port 0"));
 
+	// Agent and X11 forwarding requests are logged too; the command runs.
+	// ssh asks for them only with an agent to offer and a DISPLAY.
+	const auto agent_socket = tmp.path() / "agent.sock";
+	const auto agent_started = run_program({"ssh-agent", "-a", agent_socket.string()});
+	REQUIRE(agent_started.exit_status == 0);
+	const auto pid_at = agent_started.out.find("SSH_AGENT_PID=");
+	REQUIRE(pid_at != std::string::npos);
+	const pid_t agent_pid = std::stoi(agent_started.out.substr(pid_at + 14));
+	std::vector<std::string> argv = {"env", "SSH_AUTH_SOCK=" + agent_socket.string(), "DISPLAY=:9"};
+	const auto ssh = ssh_argv(server, "web-ops", key, cert, {"-A", "-X"}, {"count", "1"});
+	argv.insert(argv.end(), ssh.begin(), ssh.end());
+	const auto agent = run_program(argv);
+	::kill(agent_pid, SIGTERM);
+	CHECK(agent.exit_status == 0);
+	CHECK(server.wait_for_log("refused agent forwarding"));
+	CHECK(server.wait_for_log("refused X11 forwarding"));
+
 	// -W opens a direct-tcpip channel at once, as -L does per connection.
 	const auto stdio = server.ssh("web-ops", key, cert, {}, {"-W", "127.0.0.1:9"});
 	CHECK(stdio.exit_status == 255);
 	CHECK(server.wait_for_log("refused local port forwarding (ssh -L or -D) to \"127.0.0.1\" port 9"));
-	CHECK(runs() == 0);
+	CHECK(runs() == 1);
 }
 
 TEST_CASE_METHOD(ModesFixture, "exec streams stdin to a verb", "[integration]")
