@@ -417,7 +417,11 @@ void SessionRunner::begin_channel(CommandChannel& channel)
 	if (channel.pty) {
 		channel.editor = std::make_unique<LineEditor>(channel.policy->config.max_command_length);
 		channel.editor->set_completer(
-			[&role](std::string_view before) { return complete_words(role, before); });
+			[&role, &connection](std::string_view before) {
+				return complete_words(role, before, [&connection](std::string_view verb) {
+					return allowed_by_certificate_verbs(connection.grant->certificate, verb);
+				});
+			});
 		const auto left = static_cast<std::int64_t>(connection.grant->certificate.valid_before) - unix_now();
 		write_to_client(channel, shell_banner(role, left), false);
 	}
@@ -545,7 +549,9 @@ bool SessionRunner::run_builtin(CommandChannel& channel, const std::string& line
 	std::string text;
 	int exit_status = 0;
 	if (line == "help") {
-		text = help_text(role, channel.mode == CommandChannel::Mode::shell);
+		const auto& cert = channel.connection->grant->certificate;
+		text = help_text(role, channel.mode == CommandChannel::Mode::shell,
+		                 [&cert](std::string_view verb) { return allowed_by_certificate_verbs(cert, verb); });
 	} else if (line.rfind("help ", 0) == 0) {
 		const std::string name = line.substr(5);
 		const Verb* verb = role.find_verb(name);

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,10 +72,14 @@ void note_transcript_failure(CommandChannel& channel, const Error& error);
 // Shell texts generated from the role.
 std::string shell_banner(const Role& role, std::int64_t seconds_left);
 std::string shell_prompt(const Role& role, std::int64_t seconds_left);
-// Lists the role's verbs and the built-ins; `exit` only in a shell.
-std::string help_text(const Role& role, bool in_shell);
+// Whether the session's certificate lets it run a verb (jead-verbs@jead),
+// so that help and completion offer only those.
+using VerbFilter = std::function<bool(std::string_view verb)>;
+// Lists the role's verbs that `shown` accepts and the built-ins; `exit`
+// only in a shell.
+std::string help_text(const Role& role, bool in_shell, const VerbFilter& shown);
 std::string verb_help_text(const Verb& verb);
-std::vector<std::string> complete_words(const Role& role, std::string_view line_before_cursor);
+std::vector<std::string> complete_words(const Role& role, std::string_view line_before_cursor, const VerbFilter& shown);
 
 // Turns a JSON array of strings into a command line that tokenizes back
 // into exactly those words (each single-quoted).

@@ -37,16 +37,18 @@ std::string shell_prompt(const Role& role, std::int64_t seconds_left)
 	return role.name + " [" + format_time_left(seconds_left) + " left]> ";
 }
 
-std::string help_text(const Role& role, bool in_shell)
+std::string help_text(const Role& role, bool in_shell, const VerbFilter& shown)
 {
 	std::size_t width = 4;
 	for (const auto& verb : role.verbs)
-		width = std::max(width, verb.name.size());
+		if (shown(verb.name))
+			width = std::max(width, verb.name.size());
 
 	std::ostringstream out;
 	out << "Verbs of role " << role.name << ":\n";
 	for (const auto& verb : role.verbs)
-		out << "  " << verb.name << std::string(width - verb.name.size() + 2, ' ') << verb.description << "\n";
+		if (shown(verb.name))
+			out << "  " << verb.name << std::string(width - verb.name.size() + 2, ' ') << verb.description << "\n";
 	out << "  help" << std::string(width - 4 + 2, ' ') << "list the verbs, or show one verb's usage: help VERB\n";
 	if (in_shell)
 		out << "  exit" << std::string(width - 4 + 2, ' ') << "end the session\n";
@@ -110,7 +112,7 @@ std::string verb_help_text(const Verb& verb)
 	return out.str();
 }
 
-std::vector<std::string> complete_words(const Role& role, std::string_view before)
+std::vector<std::string> complete_words(const Role& role, std::string_view before, const VerbFilter& shown)
 {
 	const auto last_space = before.find_last_of(' ');
 	const std::string_view typed = last_space == std::string_view::npos ? before : before.substr(last_space + 1);
@@ -122,7 +124,8 @@ std::vector<std::string> complete_words(const Role& role, std::string_view befor
 
 	if (last_space == std::string_view::npos) {
 		for (const auto& verb : role.verbs)
-			add_matching(verb.name);
+			if (shown(verb.name))
+				add_matching(verb.name);
 		for (const std::string builtin : {"help", "exit"})
 			add_matching(builtin);
 		return candidates;
@@ -132,7 +135,8 @@ std::vector<std::string> complete_words(const Role& role, std::string_view befor
 	const std::string_view verb_name = before.substr(0, before.find(' '));
 	if (verb_name == "help") {
 		for (const auto& verb : role.verbs)
-			add_matching(verb.name);
+			if (shown(verb.name))
+				add_matching(verb.name);
 		return candidates;
 	}
 	const Verb* verb = role.find_verb(verb_name);

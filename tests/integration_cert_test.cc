@@ -476,6 +476,14 @@ TEST_CASE_METHOD(CertFixture, "certificate jead-verbs extension narrows the role
 	CHECK(note.exit_status == kExitDenied);
 	CHECK(note.err == "jead: denied: this certificate's jead-verbs@jead extension does not list verb \"note\"\n");
 	CHECK(runs() == 2);
+
+	// help lists only the verbs this certificate may run.
+	const auto help = server.ssh("web-ops", key, cert, {"help"});
+	CHECK(help.exit_status == 0);
+	CHECK_THAT(help.out, Catch::Contains("  status"));
+	CHECK_THAT(help.out, Catch::Contains("  count"));
+	CHECK(help.out.find("  note") == std::string::npos);
+	CHECK(help.out.find("  hold") == std::string::npos);
 }
 
 namespace {
