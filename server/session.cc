@@ -30,6 +30,8 @@ constexpr std::size_t kMaxTypeahead = 4096;
 constexpr int kMaxTerminalDimension = 1000;
 // The maximum length of a client TERM that an interactive verb gets.
 constexpr std::size_t kMaxTermLength = 64;
+// Window changes recorded per channel; a replay needs the few real ones.
+constexpr int kMaxRecordedResizes = 1000;
 // How long a session waits for a required break-glass notification.
 constexpr std::chrono::seconds kNotifyTimeout{10};
 
@@ -72,6 +74,10 @@ TranscriptHeader make_header(const Connection& connection, const CommandChannel&
 	header.pty = channel.pty;
 	header.policy_version = channel.policy->version;
 	header.break_glass = channel.break_glass;
+	if (channel.pty) {
+		header.columns = channel.columns;
+		header.rows = channel.rows;
+	}
 	return header;
 }
 
@@ -128,11 +134,33 @@ int on_pty_request(ssh_session, ssh_channel, const char* term, int width, int he
 	return SSH_OK;
 }
 
+// Records a new pty size for replays. A client that floods window changes
+// gets kMaxRecordedResizes records, then one warning.
+void record_resize(CommandChannel& channel)
+{
+	if (channel.resizes_recorded > kMaxRecordedResizes)
+		return;
+	++channel.resizes_recorded;
+	Result<void> r;
+	if (channel.resizes_recorded <= kMaxRecordedResizes)
+		r = channel.transcript->resize(channel.columns, channel.rows);
+	else
+		r = channel.transcript->warning("more than " + std::to_string(kMaxRecordedResizes) +
+		                                " window changes; later ones are not recorded");
+	if (!r)
+		spdlog::warn("session={} recording a window change failed: {}", channel.session_id, r.error().message);
+}
+
 int on_window_change(ssh_session, ssh_channel, int width, int height, int, int, void* userdata)
 {
 	auto& channel = channel_of(userdata);
-	channel.columns = std::clamp(width, 1, kMaxTerminalDimension);
-	channel.rows = std::clamp(height, 1, kMaxTerminalDimension);
+	const int columns = std::clamp(width, 1, kMaxTerminalDimension);
+	const int rows = std::clamp(height, 1, kMaxTerminalDimension);
+	const bool changed = columns != channel.columns || rows != channel.rows;
+	channel.columns = columns;
+	channel.rows = rows;
+	if (changed && channel.pty && channel.transcript && !channel.transcript_failed)
+		record_resize(channel);
 	if (channel.run && channel.run->terminal && channel.run->process.stdout_fd) {
 		const TerminalSize size{channel.columns, channel.rows};
 		if (auto r = set_terminal_size(channel.run->process.stdout_fd.get(), size); !r)

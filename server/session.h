@@ -95,6 +95,7 @@ struct CommandChannel {
 	int columns = 80;
 	int rows = 24;
 	std::string term;                   // the pty request's TERM when it is a safe value, else empty
+	int resizes_recorded = 0;           // window changes written to the transcript
 	std::shared_ptr<const Policy> policy;
 	std::string session_id;
 

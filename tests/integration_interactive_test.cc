@@ -159,6 +159,17 @@ TEST_CASE_METHOD(InteractiveFixture, "window change reaches the verb", "[integra
 	pty.resize(120, 40);
 	CHECK(pty.wait_for("resized 120x40", std::chrono::seconds(20)));
 	CHECK(pty.wait_exit() == 0);
+
+	// The transcript keeps both sizes, for replays.
+	const auto transcript = last_transcript();
+	const auto& header = std::get<jead::HeaderRecord>(transcript.records.front().body).header;
+	CHECK(header.columns == 100);
+	CHECK(header.rows == 30);
+	bool resized = false;
+	for (const auto& record : transcript.records)
+		if (const auto* r = std::get_if<jead::ResizeRecord>(&record.body))
+			resized = resized || (r->columns == 120 && r->rows == 40);
+	CHECK(resized);
 }
 
 TEST_CASE_METHOD(InteractiveFixture, "interactive verb timeout stops it", "[integration]")

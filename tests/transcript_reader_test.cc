@@ -325,11 +325,13 @@ TEST_CASE("reader break_glass needs format 3", "[transcript][reader]")
 	REQUIRE(at != std::string::npos);
 	REQUIRE(lines[0].find(",\"break_glass\":false") != std::string::npos);
 
-	// A format 2 header carries no break_glass; the hash chain is not
-	// checked by the parser, so the edited header still parses.
+	// A format 2 header carries none of the format 3 fields; the hash
+	// chain is not checked by the parser, so the edited header parses.
+	const std::string_view format3_fields = ",\"break_glass\":false,\"columns\":0,\"rows\":0";
+	REQUIRE(lines[0].find(format3_fields) != std::string::npos);
 	auto format2 = lines;
 	format2[0].replace(at, 10, "\"format\":2");
-	format2[0].erase(format2[0].find(",\"break_glass\":false"), std::string_view(",\"break_glass\":false").size());
+	format2[0].erase(format2[0].find(format3_fields), format3_fields.size());
 	auto older = parse_transcript(join_lines(format2), "t");
 	REQUIRE(older);
 	CHECK_FALSE(std::get<HeaderRecord>(older->records[0].body).header.break_glass);

@@ -20,6 +20,7 @@
 #include "common/encoding.h"
 #include "common/escape.h"
 #include "transcripts/reader.h"
+#include "transcripts/render.h"
 #include "transcripts/replay_tools.h"
 #include "transcripts/terminal_text.h"
 #include "transcripts/verify.h"
@@ -179,7 +180,7 @@ std::vector<nlohmann::json> check_asciicast(const std::string& text)
 		CHECK(event[0].is_number());
 		CHECK(event[0].get<double>() >= last);
 		last = event[0].get<double>();
-		CHECK((event[1] == "o" || event[1] == "i"));
+		CHECK((event[1] == "o" || event[1] == "i" || event[1] == "r"));
 		CHECK(event[2].is_string());
 		events.push_back(std::move(event));
 	}
@@ -317,6 +318,35 @@ TEST_CASE("asciicast export has v2 layout", "[transcript][tools]")
 	const auto raw_events = check_asciicast(export_asciicast(t, true));
 	REQUIRE(raw_events.size() == 2);
 	CHECK(raw_events[0][2] == "up 3 days\n" + kEscape + "\n");
+}
+
+TEST_CASE("asciicast export keeps the pty size", "[transcript][tools]")
+{
+	TempDir dir;
+	TranscriptHeader h;
+	h.session_id = "sized";
+	h.pty = true;
+	h.columns = 132;
+	h.rows = 43;
+	auto writer = TranscriptWriter::create(dir.path(), h);
+	REQUIRE(writer);
+	REQUIRE((*writer)->output(OutputStream::stdout_, as_bytes("wide")));
+	REQUIRE((*writer)->resize(80, 25));
+	REQUIRE((*writer)->end("exit"));
+	const Transcript t = load((*writer)->path());
+
+	const std::string cast = export_asciicast(t, false);
+	const auto header = nlohmann::json::parse(cast.substr(0, cast.find('\n')));
+	CHECK(header.at("width") == 132);
+	CHECK(header.at("height") == 43);
+	const auto events = check_asciicast(cast);
+	REQUIRE(events.size() == 2);
+	CHECK(events[1][1] == "r");
+	CHECK(events[1][2] == "80x25");
+
+	const std::string shown = render_timeline(t, verify_transcript_file((*writer)->path()));
+	CHECK_THAT(shown, Catch::Contains("with pty 132x43"));
+	CHECK_THAT(shown, Catch::Contains("resize     80x25"));
 }
 
 TEST_CASE("asciicast raw replaces invalid UTF-8", "[transcript][tools]")

@@ -190,8 +190,11 @@ Result<RecordBody> parse_header(FieldReader& f)
 	JEAD_ASSIGN_OR_RETURN(h.mode, f.get_bytes("mode"));
 	JEAD_ASSIGN_OR_RETURN(h.pty, f.get_bool("pty"));
 	JEAD_ASSIGN_OR_RETURN(h.policy_version, f.get_bytes("policy_version"));
-	if (r.format >= 3)
+	if (r.format >= 3) {
 		JEAD_ASSIGN_OR_RETURN(h.break_glass, f.get_bool("break_glass"));
+		JEAD_ASSIGN_OR_RETURN(h.columns, f.get_int32("columns"));
+		JEAD_ASSIGN_OR_RETURN(h.rows, f.get_int32("rows"));
+	}
 	return r;
 }
 
@@ -415,6 +418,12 @@ Result<RecordBody> parse_body(std::string_view type, FieldReader& f, int format)
 		JEAD_ASSIGN_OR_RETURN(r.text, f.get_bytes("text"));
 		return r;
 	}
+	if (format >= 3 && type == "resize") {
+		ResizeRecord r;
+		JEAD_ASSIGN_OR_RETURN(r.columns, f.get_int32("columns"));
+		JEAD_ASSIGN_OR_RETURN(r.rows, f.get_int32("rows"));
+		return r;
+	}
 	if (format >= 2)
 		return parse_format2_body(type, f);
 	return fail(Errc::invalid, "unknown record type " + escape_untrusted(type, 64) + " in a format " +
@@ -501,7 +510,8 @@ std::string_view record_type_name(const RecordBody& body)
 	// In the order of the RecordBody alternatives.
 	static constexpr std::string_view names[] = {"header",     "input",   "decision",  "process_start", "output",
 	                                             "process_exit", "end",   "keystrokes", "warning",      "checkpoint",
-	                                             "recording",  "stdin",   "tail",      "digest",        "truncated"};
+	                                             "recording",  "stdin",   "tail",      "digest",        "truncated",
+	                                             "resize"};
 	static_assert(std::size(names) == std::variant_size_v<RecordBody>);
 	return names[body.index()];
 }

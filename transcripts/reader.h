@@ -60,6 +60,11 @@ struct WarningRecord {
 	std::string text;
 };
 
+struct ResizeRecord {   // format 3
+	int columns = 0;
+	int rows = 0;
+};
+
 // An Ed25519 signature over checkpoint_message(prev), see signing.h.
 struct CheckpointRecord {
 	std::string key_fingerprint;  // "SHA256:..." of the signing key
@@ -104,7 +109,7 @@ struct TruncatedRecord {
 using RecordBody = std::variant<HeaderRecord, InputRecord, DecisionRecord, ProcessStartRecord,
                                 OutputRecord, ProcessExitRecord, EndRecord, KeystrokesRecord, WarningRecord,
                                 CheckpointRecord, RecordingRecord, StdinRecord, TailRecord, DigestRecord,
-                                TruncatedRecord>;
+                                TruncatedRecord, ResizeRecord>;
 
 struct TranscriptRecord {
 	std::uint64_t seq = 0;

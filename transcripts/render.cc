@@ -82,7 +82,9 @@ void render_header(std::string& out, const HeaderRecord& record)
 	out += "             valid from " + format_unix_time(h.valid_after) + " to " +
 	       format_unix_time(h.valid_before) + "\n";
 	out += "role         " + display_token(h.role) + ", mode " + display_token(h.mode) +
-	       (h.pty ? ", with pty" : ", no pty") + ", policy " + display_token(h.policy_version) + "\n";
+	       (h.pty ? ", with pty" : ", no pty") +
+	       (h.columns > 0 ? " " + std::to_string(h.columns) + "x" + std::to_string(h.rows) : std::string()) +
+	       ", policy " + display_token(h.policy_version) + "\n";
 	if (h.break_glass)
 		out += "BREAK-GLASS  this session ran under a break-glass role\n";
 }
@@ -251,6 +253,9 @@ void render_record(std::string& out, const std::vector<TranscriptRecord>& record
 		out += record_label(record, "keys") + quote_for_terminal(keys->data) + "\n";
 	} else if (const auto* warning = std::get_if<WarningRecord>(&body)) {
 		out += record_label(record, "warning") + quote_for_terminal(warning->text) + "\n";
+	} else if (const auto* resize = std::get_if<ResizeRecord>(&body)) {
+		out += record_label(record, "resize") + std::to_string(resize->columns) + "x" + std::to_string(resize->rows) +
+		       "\n";
 	} else if (const auto* checkpoint = std::get_if<CheckpointRecord>(&body)) {
 		// The integrity line says whether the signature was checked.
 		out += record_label(record, "checkpoint") + "signed by " + display_token(checkpoint->key_fingerprint) + "\n";

@@ -197,10 +197,15 @@ std::string export_asciicast(const Transcript& transcript, bool raw)
 {
 	json header;
 	header["version"] = 2;
-	// The terminal size is not recorded, so the common default is given.
+	// Format 3 records the pty's size; without it (no pty, or an older
+	// file), the common default is given.
 	header["width"] = 80;
 	header["height"] = 24;
 	if (const HeaderRecord* h = header_of(transcript)) {
+		if (h->header.columns > 0 && h->header.rows > 0) {
+			header["width"] = static_cast<unsigned>(h->header.columns);
+			header["height"] = static_cast<unsigned>(h->header.rows);
+		}
 		header["timestamp"] = h->header.start_time;
 		header["title"] = "jead session " + escape_for_terminal(h->header.session_id, TextLayout::single_line);
 	}
@@ -218,6 +223,8 @@ std::string export_asciicast(const Transcript& transcript, bool raw)
 			event(record.t_ms, "o", (tail->skipped > 0 ? "\n[jead] " + std::to_string(tail->skipped) + " bytes not recorded\n" : "") + tail->data);
 		else if (const auto* keys = std::get_if<KeystrokesRecord>(&record.body))
 			event(record.t_ms, "i", keys->data);
+		else if (const auto* resize = std::get_if<ResizeRecord>(&record.body))
+			event(record.t_ms, "r", std::to_string(resize->columns) + "x" + std::to_string(resize->rows));
 	}
 	return out;
 }

@@ -78,6 +78,8 @@ json header_fields(const TranscriptHeader& h)
 	f["pty"] = h.pty;
 	f["policy_version"] = encode_bytes(h.policy_version);
 	f["break_glass"] = h.break_glass;
+	f["columns"] = h.columns;
+	f["rows"] = h.rows;
 	return f;
 }
 
@@ -317,6 +319,13 @@ Result<void> TranscriptWriter::warning(std::string_view text)
 {
 	std::lock_guard lock(impl_->mutex);
 	return written(impl_->append("warning", json{{"text", encode_bytes(text)}}, Durability::buffered_by_kernel));
+}
+
+Result<void> TranscriptWriter::resize(int columns, int rows)
+{
+	std::lock_guard lock(impl_->mutex);
+	return written(
+		impl_->append("resize", json{{"columns", columns}, {"rows", rows}}, Durability::buffered_by_kernel));
 }
 
 Result<void> TranscriptWriter::decision(const DecisionRecord& record)

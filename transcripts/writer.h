@@ -37,6 +37,8 @@ struct TranscriptHeader {
 	bool pty = false;
 	std::string policy_version;
 	bool break_glass = false;          // the role is a break-glass role (format 3)
+	int columns = 0;                   // the pty's size at the start, 0 without one (format 3)
+	int rows = 0;
 };
 
 struct DecisionRecord {
@@ -130,6 +132,9 @@ public:
 	Result<void> keystrokes(std::string_view bytes);
 	// A notice the session's user was given, such as an approaching expiry.
 	Result<void> warning(std::string_view text);
+	// A new size of the session's pty, so that a replay lays out the
+	// output as the user saw it.
+	Result<void> resize(int columns, int rows);
 	// Written and fdatasync'ed before returning: the write-ahead record. The
 	// server starts the program only after this returns success.
 	Result<void> decision(const DecisionRecord& record);
