@@ -211,7 +211,11 @@ void print_try_lines(const std::filesystem::path& dir, std::uint16_t port)
 
 int run_dev(const std::filesystem::path& dir_arg, std::uint16_t port)
 {
-	const auto dir = std::filesystem::absolute(dir_arg);
+	// Without this, "--dir ./jead-demo" run from /root/x prints paths such
+	// as /root/x/./jead-demo/user. A trailing slash is dropped as well.
+	auto dir = std::filesystem::absolute(dir_arg).lexically_normal();
+	if (!dir.has_filename())
+		dir = dir.parent_path();
 	if (auto r = prepare_demo_dir(dir, port); !r) {
 		std::cerr << "jead dev: " << r.error().message << "\n";
 		return 1;

@@ -17,6 +17,7 @@
 #include "roles/tokenizer.h"
 #include "server/auth.h"
 #include "server/cert/certificate.h"
+#include "server/cert/public_key.h"
 #include "server/cert/source_address.h"
 #include "server/policy_state.h"
 #include "server/process.h"
@@ -232,7 +233,8 @@ void show_grant(const Config& config, std::string_view role_name, const Certific
 }
 
 // The login part: every certificate step, then authorize_login() itself,
-// whose result is the verdict.
+// whose result is the verdict. A certificate that does not parse ends the
+// part early, and the parse error is the verdict.
 Result<Verdict> explain_login(const Policy& policy, const ExplainRequest& request, RevocationWatch& revocation,
                               std::optional<Certificate>& certificate, StepPrinter& print)
 {
@@ -244,20 +246,30 @@ Result<Verdict> explain_login(const Policy& policy, const ExplainRequest& reques
 	Bytes blob = key ? key->blob : Bytes{};
 	auto cert = key ? parse_certificate(blob) : Result<Certificate>(tl::unexpected(key.error()));
 	if (!cert) {
-		print.step("parse", "denied", "invalid certificate: " + cert.error().message);
-	} else {
-		show_certificate_checks(policy, role, *cert, request.now, print);
-		if (auto revoked = revocation.check(*cert); revoked)
-			print.step("revocation", "ok",
-			           policy.config.revoked_keys.empty()
-			               ? std::string("no revocation lists configured (revoked_keys)")
-			               : "not in " + std::to_string(policy.config.revoked_keys.size()) + " revocation list(s)");
-		else
-			print.step("revocation", "denied", revoked.error().message);
-		show_source_address(*cert, request.client_ip, print);
-		show_grant(policy.config, request.role, *cert, print);
-		certificate = *cert;
+		// The parse errors already start with "invalid certificate: " or
+		// "invalid public key line: ".
+		const std::string reason = cert.error().message;
+		print.step("parse", "denied", reason);
+		if (key && find_key_type_by_plain_name(key->type))
+			print.more("this is a plain " + key->type + " public key; pass its certificate, the -cert.pub file "
+			           "that ssh-keygen -s wrote");
+		// authorize_login() would parse the same bytes again and word the
+		// failure differently, so the parse step's reason stands for it.
+		print.step("login", "skipped", "the certificate could not be parsed");
+		return Verdict{false, reason};
 	}
+
+	show_certificate_checks(policy, role, *cert, request.now, print);
+	if (auto revoked = revocation.check(*cert); revoked)
+		print.step("revocation", "ok",
+		           policy.config.revoked_keys.empty()
+		               ? std::string("no revocation lists configured (revoked_keys)")
+		               : "not in " + std::to_string(policy.config.revoked_keys.size()) + " revocation list(s)");
+	else
+		print.step("revocation", "denied", revoked.error().message);
+	show_source_address(*cert, request.client_ip, print);
+	show_grant(policy.config, request.role, *cert, print);
+	certificate = *cert;
 
 	auto grant = authorize_login(policy, revocation, request.role, blob, request.client_ip, request.now);
 	if (!grant) {

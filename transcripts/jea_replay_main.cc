@@ -39,7 +39,7 @@ constexpr std::string_view kUsage =
 	"Usage: jea-replay COMMAND [OPTIONS] PATH\n"
 	"\n"
 	"Reads the session transcripts that jead writes (one <session_id>.jsonl file\n"
-	"per session channel, transcript formats 1 and 2).\n"
+	"per session channel, transcript formats 1 to 3).\n"
 	"\n"
 	"Commands:\n"
 	"  show [--raw] FILE   Print the session as a timeline: who connected, from\n"
