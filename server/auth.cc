@@ -60,8 +60,13 @@ Result<LoginGrant> authorize_login(const Policy& policy, RevocationWatch& revoca
                                    std::int64_t now)
 {
 	auto cert = parse_certificate(certificate_blob);
-	if (!cert)
-		return fail(Errc::invalid, "invalid certificate: " + cert.error().message);
+	if (!cert) {
+		// Most parse errors name the certificate already; the reader's
+		// bounds errors ("truncated ...") do not.
+		const std::string& message = cert.error().message;
+		return fail(Errc::invalid, message.rfind("invalid certificate: ", 0) == 0 ? message
+		                                                                           : "invalid certificate: " + message);
+	}
 
 	const Role* role = policy.find_role(role_name);
 	if (!role)

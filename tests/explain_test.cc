@@ -306,6 +306,23 @@ TEST_CASE_METHOD(ExplainFixture, "explain expired certificate and force-command"
 	CHECK(text.find("\nresult  denied at login: certificate has expired") != std::string::npos);
 }
 
+TEST_CASE_METHOD(ExplainFixture, "explain plain key as certificate", "[explain]")
+{
+	auto req = request("greet Ada 2");
+	req.certificate_file = user.string() + ".pub";
+	const std::string text = run(req, kExplainDenied);
+	INFO(text);
+	CHECK(text.find("invalid certificate: invalid certificate") == std::string::npos);
+	CHECK_THAT(text, Catch::Contains("unsupported certificate type \"ssh-ed25519\""));
+	CHECK_THAT(text, Catch::Contains("-cert.pub"));
+
+	// A file that is no key at all gives one reason, not two.
+	req.certificate_file = dir / "roles" / "explain.toml";
+	const std::string garbage = run(req, kExplainDenied);
+	INFO(garbage);
+	CHECK_THAT(garbage, Catch::Contains("skipped  the certificate could not be parsed"));
+}
+
 TEST_CASE_METHOD(ExplainFixture, "explain principal not granted", "[explain]")
 {
 	write_text(config, "listen = \"127.0.0.1:2222\"\nhost_key = \"host_key\"\ntrusted_user_ca_keys = [\"ca.pub\"]\n"
