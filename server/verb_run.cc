@@ -143,6 +143,18 @@ int on_stdin_writable(socket_t, int, void*)
 	return 0;
 }
 
+// Closes the program's stdin, which it reads as end of file. The watch
+// comes off first: left on the closed descriptor, it makes every poll
+// return POLLNVAL at once, and the event loop spins at full CPU.
+void close_stdin(VerbRun& run, ssh_event event)
+{
+	if (run.stdin_registered) {
+		ssh_event_remove_fd(event, run.process.stdin_fd.get());
+		run.stdin_registered = false;
+	}
+	run.process.stdin_fd.reset();
+}
+
 }  // namespace
 
 void note_transcript_failure(CommandChannel& channel, const Error& error)
@@ -399,7 +411,7 @@ void SessionRunner::sync_watches(CommandChannel& channel, ssh_event event)
 	     nullptr);
 }
 
-void SessionRunner::feed_stdin(CommandChannel& channel)
+void SessionRunner::feed_stdin(CommandChannel& channel, ssh_event event)
 {
 	VerbRun& run = *channel.run;
 	if (!run.process.stdin_fd)
@@ -415,7 +427,7 @@ void SessionRunner::feed_stdin(CommandChannel& channel)
 				return;
 			if (n < 0) {
 				// The program closed its stdin: drop the rest of the input.
-				run.process.stdin_fd.reset();
+				close_stdin(run, event);
 				return;
 			}
 			run.stdin_offset += static_cast<std::size_t>(n);
@@ -438,7 +450,7 @@ void SessionRunner::feed_stdin(CommandChannel& channel)
 				if (auto r = channel.transcript->stdin_data(bytes); !r) {
 					note_transcript_failure(channel, r.error());
 					run.stdin_pending.clear();
-					run.process.stdin_fd.reset();
+					close_stdin(run, event);
 					return;
 				}
 			}
@@ -446,7 +458,7 @@ void SessionRunner::feed_stdin(CommandChannel& channel)
 		}
 		if (n == SSH_EOF || ssh_channel_is_eof(channel.channel)) {
 			if (ssh_channel_poll(channel.channel, 0) <= 0) {
-				run.process.stdin_fd.reset();   // end of file for the program
+				close_stdin(run, event);
 				return;
 			}
 			continue;
@@ -566,7 +578,7 @@ void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
 			::kill(-run.process.pid, SIGKILL);
 		}
 		if (run.process.stdin_fd)
-			feed_stdin(channel);
+			feed_stdin(channel, event);
 
 		// After the program exits its pipes are drained to the end, at the
 		// client's pace. Only a pipe that stays open but idle, held by a
