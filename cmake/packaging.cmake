@@ -74,7 +74,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # dpkg-shlibdeps adds a dependency for each shared library the binaries
 # link (libssh-4, libssl3, libspdlog1.10-fmt9, libfmt9, Boost.Filesystem,
-# libtomlplusplus3, libstdc++6, libc6...); tests/packaging_test.sh checks
+# libtomlplusplus3, libre2-9, libstdc++6, libc6...); tests/packaging_test.sh checks
 # that every NEEDED entry is covered. The entries below are what the
 # symbols cannot show:
 #   libssh-4 (>= 0.10.6): strict key exchange; jead refuses older libssh.

@@ -61,33 +61,47 @@ Result<Bytes> base64_decode(std::string_view text)
 	return out;
 }
 
-std::string base64_encode(std::span<const std::uint8_t> data, bool pad)
+void base64_append(std::string& out, std::span<const std::uint8_t> data, bool pad)
 {
-	std::string out;
-	out.reserve((data.size() + 2) / 3 * 4);
+	// Size the output once and write through a pointer: appending one
+	// character at a time made this the largest cost of recording binary
+	// output.
+	const std::size_t start = out.size();
+	out.resize(start + (data.size() + 2) / 3 * 4);
+	char* next = out.data() + start;
+
 	std::size_t i = 0;
 	for (; i + 3 <= data.size(); i += 3) {
 		const std::uint32_t v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
-		out += kBase64Alphabet[(v >> 18) & 63];
-		out += kBase64Alphabet[(v >> 12) & 63];
-		out += kBase64Alphabet[(v >> 6) & 63];
-		out += kBase64Alphabet[v & 63];
+		*next++ = kBase64Alphabet[(v >> 18) & 63];
+		*next++ = kBase64Alphabet[(v >> 12) & 63];
+		*next++ = kBase64Alphabet[(v >> 6) & 63];
+		*next++ = kBase64Alphabet[v & 63];
 	}
 	const std::size_t rest = data.size() - i;
 	if (rest == 1) {
 		const std::uint32_t v = data[i] << 16;
-		out += kBase64Alphabet[(v >> 18) & 63];
-		out += kBase64Alphabet[(v >> 12) & 63];
-		if (pad)
-			out += "==";
+		*next++ = kBase64Alphabet[(v >> 18) & 63];
+		*next++ = kBase64Alphabet[(v >> 12) & 63];
+		if (pad) {
+			*next++ = '=';
+			*next++ = '=';
+		}
 	} else if (rest == 2) {
 		const std::uint32_t v = (data[i] << 16) | (data[i + 1] << 8);
-		out += kBase64Alphabet[(v >> 18) & 63];
-		out += kBase64Alphabet[(v >> 12) & 63];
-		out += kBase64Alphabet[(v >> 6) & 63];
+		*next++ = kBase64Alphabet[(v >> 18) & 63];
+		*next++ = kBase64Alphabet[(v >> 12) & 63];
+		*next++ = kBase64Alphabet[(v >> 6) & 63];
 		if (pad)
-			out += '=';
+			*next++ = '=';
 	}
+	out.resize(static_cast<std::size_t>(next - out.data()));
+}
+
+std::string base64_encode(std::span<const std::uint8_t> data, bool pad)
+{
+	std::string out;
+	base64_append(out, data, pad);
 	return out;
 }
 

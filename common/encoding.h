@@ -17,6 +17,8 @@ using Bytes = std::vector<std::uint8_t>;
 // including whitespace, is an error.
 Result<Bytes> base64_decode(std::string_view text);
 std::string base64_encode(std::span<const std::uint8_t> data, bool pad = true);
+// Appends the base64 encoding of `data` to `out`, as base64_encode() returns it.
+void base64_append(std::string& out, std::span<const std::uint8_t> data, bool pad = true);
 
 std::string hex_encode(std::span<const std::uint8_t> data);
 

@@ -11,6 +11,8 @@
 #include <limits>
 #include <optional>
 
+#include <re2/re2.h>
+
 #include "common/duration.h"
 #include "common/escape.h"
 #include "roles/limits.h"
@@ -113,20 +115,21 @@ Result<std::string> validate_enum(const ArgSpec& spec, std::string_view value)
 
 Result<std::string> validate_int(const ArgSpec& spec, std::string_view value)
 {
-	const std::string range = "range " + std::to_string(spec.min) + ".." + std::to_string(spec.max);
+	// Built only for a rejection: allowed values are the common case.
+	const auto range = [&spec] { return "range " + std::to_string(spec.min) + ".." + std::to_string(spec.max); };
 	if (value.empty())
-		return reject(spec, value, "is empty, expected a decimal integer in " + range);
+		return reject(spec, value, "is empty, expected a decimal integer in " + range());
 
 	const bool negative = value.front() == '-';
 	const std::string_view digits = negative ? value.substr(1) : value;
 	if (!all_digits(digits))
-		return reject(spec, value, "is not a decimal integer (digits 0-9 only, in " + range + ")");
+		return reject(spec, value, "is not a decimal integer (digits 0-9 only, in " + range() + ")");
 	if (digits.size() > 1 && digits.front() == '0')
 		return reject(spec, value, "has a leading zero");
 	if (negative && digits == "0")
 		return reject(spec, value, "is not canonical, write 0");
 	if (negative && spec.min >= 0)
-		return reject(spec, value, "is negative, expected " + range);
+		return reject(spec, value, "is negative, expected " + range());
 
 	// Accumulate the magnitude in 64 unsigned bits; INT64_MIN's magnitude
 	// is one more than INT64_MAX's.
@@ -135,17 +138,17 @@ Result<std::string> validate_int(const ArgSpec& spec, std::string_view value)
 	for (const char c : digits) {
 		const auto digit = static_cast<std::uint64_t>(c - '0');
 		if (magnitude > (limit - digit) / 10)
-			return reject(spec, value, "is out of " + range);
+			return reject(spec, value, "is out of " + range());
 		magnitude = magnitude * 10 + digit;
 	}
 
 	const std::int64_t number = negative ? static_cast<std::int64_t>(0 - magnitude) : static_cast<std::int64_t>(magnitude);
 	if (number < spec.min || number > spec.max)
-		return reject(spec, value, "is out of " + range);
+		return reject(spec, value, "is out of " + range());
 	return std::to_string(number);
 }
 
-Result<std::shared_ptr<const std::regex>> compile_pattern(const std::string& pattern)
+Result<std::shared_ptr<const re2::RE2>> compile_pattern(const std::string& pattern)
 {
 	if (pattern.empty())
 		return fail(Errc::invalid, "pattern is empty");
@@ -153,22 +156,14 @@ Result<std::shared_ptr<const std::regex>> compile_pattern(const std::string& pat
 		return fail(Errc::limit, "pattern is " + std::to_string(pattern.size()) + " bytes, longer than the maximum of " +
 		                             std::to_string(limits::kMaxPatternBytes));
 
-	auto flags = std::regex::ECMAScript;
-#ifdef __GLIBCXX__
-	// libstdc++'s default executor backtracks recursively: it can take
-	// exponential time and overflows the stack on long values. The
-	// polynomial (breadth-first) executor avoids both and refuses
-	// back-references.
-	flags |= std::regex_constants::__polynomial;
-#else
-	// NOTE: without libstdc++ the default backtracking executor is used, so a
-	// pathological pattern can be slow; max_length bounds the value length.
-#endif
-	try {
-		return std::make_shared<const std::regex>(pattern, flags);
-	} catch (const std::regex_error& e) {
-		return fail(Errc::invalid, "pattern " + quote_value(pattern) + " is not a valid ECMAScript regular expression: " + e.what());
-	}
+	re2::RE2::Options options;
+	options.set_log_errors(false);   // RE2 would print to stderr; the load error carries the message
+	options.set_never_capture(true);  // groups only group: nothing reads submatches
+	options.set_max_mem(limits::kMaxPatternMemoryBytes);
+	auto compiled = std::make_shared<const re2::RE2>(pattern, options);
+	if (!compiled->ok())
+		return fail(Errc::invalid, "pattern " + quote_value(pattern) + " is not a valid regular expression: " + compiled->error());
+	return compiled;
 }
 
 Result<std::string> validate_string(const ArgSpec& spec, std::string_view value)
@@ -184,13 +179,8 @@ Result<std::string> validate_string(const ArgSpec& spec, std::string_view value)
 	if (!spec.compiled_pattern)
 		return fail(Errc::internal, "argument \"" + spec.name + "\": no compiled pattern (role not loaded by load_role_file)");
 
-	bool matched = false;
-	try {
-		matched = std::regex_match(value.begin(), value.end(), *spec.compiled_pattern);
-	} catch (const std::regex_error& e) {
-		return reject(spec, value, std::string("could not be matched against the pattern: ") + e.what());
-	}
-	if (!matched)
+	// RE2 matches in time linear in the value's length.
+	if (!re2::RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *spec.compiled_pattern))
 		return reject(spec, value, "does not match the pattern " + quote_value(spec.pattern));
 	return std::string(value);
 }
@@ -372,13 +362,21 @@ char to_lower_ascii(char c)
 }
 
 // Returns the canonical text of an IPv4 or IPv6 address, or nothing.
-std::optional<std::string> canonical_ip(const std::string& text)
+std::optional<std::string> canonical_ip(std::string_view text)
 {
+	// inet_pton() needs a NUL-terminated string; no address text is longer
+	// than INET6_ADDRSTRLEN - 1 bytes.
+	char terminated[INET6_ADDRSTRLEN];
+	if (text.size() >= sizeof terminated)
+		return std::nullopt;
+	std::memcpy(terminated, text.data(), text.size());
+	terminated[text.size()] = '\0';
+
 	unsigned char address[16];
 	char out[INET6_ADDRSTRLEN];
-	if (::inet_pton(AF_INET, text.c_str(), address) == 1)
+	if (::inet_pton(AF_INET, terminated, address) == 1)
 		return std::string(::inet_ntop(AF_INET, address, out, sizeof out));
-	if (::inet_pton(AF_INET6, text.c_str(), address) == 1)
+	if (::inet_pton(AF_INET6, terminated, address) == 1)
 		return std::string(::inet_ntop(AF_INET6, address, out, sizeof out));
 	return std::nullopt;
 }
@@ -418,8 +416,7 @@ Result<std::string> validate_hostname(const ArgSpec& spec, std::string_view valu
 	if (value.empty())
 		return reject(spec, value, "is empty, expected a host name");
 
-	const std::string text(value);
-	if (auto ip = canonical_ip(text)) {
+	if (auto ip = canonical_ip(value)) {
 		if (!spec.allow_ip)
 			return reject(spec, value, "is an IP address, expected a host name");
 		return *ip;
@@ -469,7 +466,7 @@ Result<std::string> validate_ip(const ArgSpec& spec, std::string_view value)
 		return tl::unexpected(ok.error());
 	if (value.size() > INET6_ADDRSTRLEN)
 		return reject(spec, value, "is too long for an IP address");
-	if (auto ip = canonical_ip(std::string(value)))
+	if (auto ip = canonical_ip(value))
 		return *ip;
 	return reject(spec, value, "is not an IPv4 or IPv6 address");
 }
@@ -525,9 +522,8 @@ Result<std::string> validate_duration(const ArgSpec& spec, std::string_view valu
 	if (!duration)
 		return fail(Errc::invalid, "argument \"" + spec.name + "\": " + duration.error().message);
 
-	const std::string minimum = std::to_string(spec.min_duration.count()) + "s";
 	if (*duration < spec.min_duration)
-		return reject(spec, value, "is shorter than the minimum of " + minimum);
+		return reject(spec, value, "is shorter than the minimum of " + std::to_string(spec.min_duration.count()) + "s");
 	if (spec.max_duration && *duration > *spec.max_duration)
 		return reject(spec, value, "is longer than the maximum of " + std::to_string(spec.max_duration->count()) + "s");
 	return std::to_string(duration->count()) + "s";

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -54,10 +55,11 @@ struct PathTarget {
 };
 Result<PathTarget> path_descriptor_target(const ArgSpec& spec, const std::string& canonical);
 
-// Compiles a string argument's pattern. On libstdc++ the regex uses the
-// non-backtracking executor, so matching time is polynomial in the value's
-// length and back-references are rejected.
-Result<std::shared_ptr<const std::regex>> compile_pattern(const std::string& pattern);
+// Compiles a string argument's pattern with RE2, which never backtracks:
+// matching time is linear in the value's length. Back-references,
+// lookaround, repetition counts above 1000 and patterns that need more than
+// limits::kMaxPatternMemoryBytes are rejected.
+Result<std::shared_ptr<const re2::RE2>> compile_pattern(const std::string& pattern);
 
 // Returns the name of `type` as written in role files ("int", "path", ...).
 std::string_view arg_type_name(ArgType type);

@@ -30,8 +30,11 @@ inline constexpr std::size_t kDefaultVariadicMaxCount = 16;
 inline constexpr std::size_t kMaxPatternBytes = 512;
 inline constexpr std::size_t kDefaultStringMaxLength = 256;
 // Upper bound for a string argument's max_length, which also bounds the
-// length of the values std::regex_match runs on.
+// length of the values a pattern is matched against.
 inline constexpr std::size_t kMaxStringMaxLength = 1024;
+// Memory RE2 may use for one compiled pattern and its match cache; this is
+// RE2's own default. A pattern that needs more is rejected at load.
+inline constexpr std::int64_t kMaxPatternMemoryBytes = 8 << 20;
 inline constexpr std::size_t kMaxPathBytes = 4096;           // PATH_MAX on Linux
 inline constexpr std::size_t kMaxPathComponents = 256;
 inline constexpr std::size_t kMaxHostnameBytes = 253;        // without a trailing dot

@@ -25,9 +25,18 @@ struct Denial {
 	std::size_t column = 0;
 };
 
-// The canonical values of each argument of a verb, by index into Verb::args.
-// An empty vector means the argument was not given and has no default.
-using BoundValues = std::vector<std::vector<std::string>>;
+// Items grouped by argument of a verb, in declaration order: argument i
+// owns items [ends[i - 1], ends[i]). One flat vector instead of one vector
+// per argument keeps the decision to a few allocations.
+template <typename T>
+struct Grouped {
+	std::vector<T> items;
+	std::vector<std::size_t> ends;
+
+	std::size_t begin_of(std::size_t arg) const { return arg == 0 ? 0 : ends[arg - 1]; }
+	std::size_t end_of(std::size_t arg) const { return ends[arg]; }
+	bool empty_at(std::size_t arg) const { return begin_of(arg) == end_of(arg); }
+};
 
 tl::unexpected<Denial> deny(std::string reason, std::size_t column = 0)
 {
@@ -36,11 +45,11 @@ tl::unexpected<Denial> deny(std::string reason, std::size_t column = 0)
 
 // Splits the words after the verb into flags and positional words, then
 // assigns the positional words to the positional arguments.
-tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const Verb& verb,
-                                                                           const std::vector<Word>& words)
+tl::expected<Grouped<const Word*>, Denial> assign_words(const Verb& verb, const std::vector<Word>& words)
 {
-	std::vector<std::vector<const Word*>> assigned(verb.args.size());
+	std::vector<const Word*> flag_word(verb.args.size(), nullptr);
 	std::vector<const Word*> positional;
+	positional.reserve(words.size());
 	// Built only for a denial: allowed lines are the common case.
 	const auto usage = [&verb] { return " (usage: " + verb_usage(verb) + ")"; };
 
@@ -51,11 +60,11 @@ tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const V
 			const ArgSpec& arg = verb.args[i];
 			if (arg.type != ArgType::flag || arg.flag_text != word.text)
 				continue;
-			if (!assigned[i].empty())
+			if (flag_word[i] != nullptr)
 				return deny("flag " + escape_untrusted(word.text) + " given twice at column " +
 				                std::to_string(word.column) + usage(),
 				            word.column);
-			assigned[i].push_back(&word);
+			flag_word[i] = &word;
 			is_flag = true;
 		}
 		if (!is_flag)
@@ -67,6 +76,10 @@ tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const V
 		if (arg.type != ArgType::flag && !arg.optional)
 			++required;
 
+	Grouped<const Word*> assigned;
+	assigned.items.reserve(words.size());
+	assigned.ends.reserve(verb.args.size());
+
 	// The loader guarantees that required arguments precede optional ones
 	// and that a variadic argument is last, so a single pass in order
 	// binds every word.
@@ -74,8 +87,12 @@ tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const V
 	std::size_t next = 0;
 	for (std::size_t i = 0; i < verb.args.size(); ++i) {
 		const ArgSpec& arg = verb.args[i];
-		if (arg.type == ArgType::flag)
+		if (arg.type == ArgType::flag) {
+			if (flag_word[i] != nullptr)
+				assigned.items.push_back(flag_word[i]);
+			assigned.ends.push_back(assigned.items.size());
 			continue;
+		}
 
 		std::size_t take = 0;
 		if (!arg.optional) {
@@ -89,7 +106,8 @@ tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const V
 		extra -= more;
 
 		for (std::size_t k = 0; k < take; ++k)
-			assigned[i].push_back(positional[next++]);
+			assigned.items.push_back(positional[next++]);
+		assigned.ends.push_back(assigned.items.size());
 	}
 
 	if (next < positional.size()) {
@@ -101,30 +119,35 @@ tl::expected<std::vector<std::vector<const Word*>>, Denial> assign_words(const V
 	return assigned;
 }
 
-// Validates every assigned word and fills defaults. Every argument is
-// checked before anything is returned.
-tl::expected<BoundValues, Denial> bind_arguments(const Verb& verb, const std::vector<Word>& words)
+// Validates every assigned word and fills defaults, returning the canonical
+// values grouped by argument. Every argument is checked before anything is
+// returned.
+tl::expected<Grouped<std::string>, Denial> bind_arguments(const Verb& verb, const std::vector<Word>& words)
 {
 	auto assigned = assign_words(verb, words);
 	if (!assigned)
 		return tl::unexpected(assigned.error());
 
-	BoundValues values(verb.args.size());
+	Grouped<std::string> values;
+	values.items.reserve(assigned->items.size() + verb.args.size());
+	values.ends.reserve(verb.args.size());
 	for (std::size_t i = 0; i < verb.args.size(); ++i) {
 		const ArgSpec& arg = verb.args[i];
-		for (const Word* word : (*assigned)[i]) {
-			auto value = validate_argument(arg, word->text);
+		for (std::size_t k = assigned->begin_of(i); k < assigned->end_of(i); ++k) {
+			const Word& word = *assigned->items[k];
+			auto value = validate_argument(arg, word.text);
 			if (!value)
-				return deny(value.error().message, word->column);
-			values[i].push_back(std::move(*value));
+				return deny(value.error().message, word.column);
+			values.items.push_back(std::move(*value));
 		}
 
-		if ((*assigned)[i].empty() && arg.default_value) {
+		if (assigned->empty_at(i) && arg.default_value) {
 			auto value = validate_argument(arg, *arg.default_value);
 			if (!value)
 				return deny("the default of " + value.error().message);
-			values[i].push_back(std::move(*value));
+			values.items.push_back(std::move(*value));
 		}
+		values.ends.push_back(values.items.size());
 	}
 	return values;
 }
@@ -179,19 +202,26 @@ Decision decide(const Role& role, std::string_view command_line)
 		return decision;
 	}
 
-	std::vector<std::string> argv{verb->program};
+	// Copy each value into `arguments` before moving it into argv: every
+	// argument is used by exactly one placeholder, so each value moves once.
+	decision.arguments.reserve(values->items.size());
+	for (std::size_t i = 0; i < verb->args.size(); ++i)
+		for (std::size_t k = values->begin_of(i); k < values->end_of(i); ++k)
+			decision.arguments.emplace_back(verb->args[i].name, values->items[k]);
+
+	std::vector<std::string> argv;
+	argv.reserve(1 + verb->argv_template.size() + values->items.size());
+	argv.push_back(verb->program);
 	for (const auto& element : verb->argv_template) {
 		if (!element.arg_index) {
 			argv.push_back(element.literal);
 			continue;
 		}
-		for (const auto& value : (*values)[*element.arg_index])
-			argv.push_back(value);
+		const std::size_t arg = *element.arg_index;
+		for (std::size_t k = values->begin_of(arg); k < values->end_of(arg); ++k)
+			argv.push_back(std::move(values->items[k]));
 	}
 
-	for (std::size_t i = 0; i < verb->args.size(); ++i)
-		for (const auto& value : (*values)[i])
-			decision.arguments.emplace_back(verb->args[i].name, value);
 	decision.argv = std::move(argv);
 	decision.allowed = true;
 	decision.reason = "allowed";

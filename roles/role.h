@@ -8,12 +8,15 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/result.h"
+
+namespace re2 {
+class RE2;
+}
 
 namespace jead {
 
@@ -40,7 +43,7 @@ struct ArgSpec {
 	std::vector<std::string> prefixes;    // path
 	std::string flag_text;                // flag: the literal switch
 
-	std::shared_ptr<const std::regex> compiled_pattern;  // string: `pattern`, compiled once at load
+	std::shared_ptr<const re2::RE2> compiled_pattern;  // string: `pattern`, compiled once at load
 	PathKind path_kind = PathKind::any;   // path
 	bool must_exist = true;               // path
 	bool follow_symlinks = true;          // path: links inside the prefixes are resolved; false rejects any link

@@ -45,7 +45,10 @@ tl::expected<std::vector<Word>, SyntaxError> tokenize_words(std::string_view lin
 		                    "command line is " + std::to_string(line.size()) + " bytes, longer than the maximum of " +
 		                        std::to_string(limits::kMaxCommandLineBytes));
 
+	// Words are separated by at least one byte, so a line of n bytes has at
+	// most n / 2 + 1 words. Reserving that up front is one allocation.
 	std::vector<Word> words;
+	words.reserve(std::min(limits::kMaxCommandWords, line.size() / 2 + 1));
 	std::string current;
 	bool in_word = false;            // true once any byte or quote of a word was seen
 	Quote quote = Quote::none;

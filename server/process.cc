@@ -59,6 +59,8 @@ struct Pipe {
 	UniqueFd write_end;
 };
 
+constexpr std::size_t kStdoutPipeBytes = 256 * 1024;
+
 Result<Pipe> make_pipe()
 {
 	int fds[2];
@@ -421,6 +423,11 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 	auto err = make_pipe();
 	if (!out || !err)
 		return tl::unexpected(!out ? out.error() : err.error());
+	// A stdout pipe as large as one read of the session loop lets bulk
+	// output arrive in fewer wake-ups. Best effort: the kernel may refuse
+	// (pipe-max-size, or the pipe-user-pages limits without CAP_SYS_RESOURCE),
+	// and the default 64 KiB pipe still works.
+	::fcntl(out->read_end.get(), F_SETPIPE_SZ, static_cast<int>(kStdoutPipeBytes));
 
 	UniqueFd stdin_child;
 	UniqueFd stdin_parent;

@@ -182,7 +182,7 @@ private:
 	void begin_channel(CommandChannel& channel);
 	void service_channel(CommandChannel& channel, ssh_event event);
 	void pull_input(CommandChannel& channel);
-	void feed_stdin(CommandChannel& channel);
+	void feed_stdin(CommandChannel& channel, ssh_event event);
 	void handle_editor_input(CommandChannel& channel, std::string_view bytes);
 	void feed_editor(CommandChannel& channel, std::string_view bytes);
 	void handle_shell_input(CommandChannel& channel, std::string_view bytes);

@@ -238,10 +238,29 @@ TEST_CASE("string enforces max_length in bytes", "[roles][args]")
 
 TEST_CASE("string pattern survives long values", "[roles][args]")
 {
-	// The backtracking std::regex executor overflows the stack here.
+	// A recursive backtracking matcher overflows the stack here.
 	ArgSpec spec = string_spec("(a|b)*");
 	spec.max_length = 1024;
 	CHECK(value_of(validate_string(spec, std::string(1024, 'a'))) == std::string(1024, 'a'));
+}
+
+TEST_CASE("string pattern with nested repetition ends", "[roles][args]")
+{
+	// A backtracking matcher tries all 2^1023 ways to split the 1024 a's
+	// into groups before it rejects. RE2 makes one pass.
+	ArgSpec spec = string_spec("(a+)+b");
+	spec.max_length = 1024;
+	const std::string value(1024, 'a');
+	CHECK(error_of(validate_string(spec, value)).find("does not match the pattern \"(a+)+b\"") != std::string::npos);
+	CHECK(value_of(validate_string(spec, value.substr(1) + "b")) == value.substr(1) + "b");
+}
+
+TEST_CASE("string pattern matches UTF-8 characters", "[roles][args]")
+{
+	CHECK(value_of(validate_string(string_spec("[\xc3\xa9]"), "\xc3\xa9")) == "\xc3\xa9");
+	CHECK(value_of(validate_string(string_spec(".{3}"), "\xc3\xa9t\xc3\xa9")) == "\xc3\xa9t\xc3\xa9");
+	CHECK(error_of(validate_string(string_spec(".{3}"), "\xc3\xa9t")) ==
+	      "argument \"revision\": \"\xc3\xa9t\" does not match the pattern \".{3}\"");
 }
 
 TEST_CASE("compile_pattern rejects bad patterns", "[roles][args]")
@@ -251,6 +270,31 @@ TEST_CASE("compile_pattern rejects bad patterns", "[roles][args]")
 	CHECK_FALSE(compile_pattern("(a)\\1").has_value());
 	CHECK_FALSE(compile_pattern(std::string(513, 'a')).has_value());
 	CHECK(compile_pattern(std::string(512, 'a')).has_value());
+}
+
+std::string pattern_error(const std::string& pattern)
+{
+	auto compiled = compile_pattern(pattern);
+	REQUIRE_FALSE(compiled.has_value());
+	return compiled.error().message;
+}
+
+TEST_CASE("compile_pattern rejects backtracking constructs", "[roles][args]")
+{
+	CHECK(pattern_error("(a)\\1") == R"(pattern "(a)\\1" is not a valid regular expression: invalid escape sequence: \1)");
+	CHECK(pattern_error("(?=a)a") == R"(pattern "(?=a)a" is not a valid regular expression: invalid perl operator: (?=)");
+	CHECK(pattern_error("(?!a)b") == R"(pattern "(?!a)b" is not a valid regular expression: invalid perl operator: (?!)");
+	CHECK(pattern_error("(?<!a)b") == R"(pattern "(?<!a)b" is not a valid regular expression: invalid perl operator: (?<)");
+}
+
+TEST_CASE("compile_pattern caps repetition and size", "[roles][args]")
+{
+	CHECK(compile_pattern("a{1000}").has_value());
+	CHECK(pattern_error("a{1001}") == R"(pattern "a{1001}" is not a valid regular expression: invalid repetition size: {1001})");
+	CHECK(pattern_error("((a{10}){10}){11}") ==
+	      R"(pattern "((a{10}){10}){11}" is not a valid regular expression: invalid repetition size: {11})");
+	CHECK(pattern_error("\\p{L}{1000}") ==
+	      R"(pattern "\\p{L}{1000}" is not a valid regular expression: pattern too large - compile failed)");
 }
 
 // ---- path ----

@@ -98,7 +98,7 @@ void append_json_bytes(std::string& out, std::string_view bytes)
 {
 	if (!fits_json_string(bytes)) {
 		out += "{\"b64\":\"";
-		out += base64_encode(as_bytes(bytes));
+		base64_append(out, as_bytes(bytes));
 		out += "\"}";
 		return;
 	}
