@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -26,6 +27,7 @@
 #include <optional>
 
 #include "common/escape.h"
+#include "server/listener.h"
 #include "server/session.h"
 #include "server/session_internal.h"
 #include "transcripts/recovery.h"
@@ -48,7 +50,13 @@ constexpr const char* kAcceptedKeyTypes =
 	"rsa-sha2-512,rsa-sha2-256";
 
 constexpr int kPollIntervalMs = 200;
+// Connections accepted per wakeup of the loop, so that a burst empties the
+// backlog quickly but cannot starve the sessions already running.
+constexpr int kMaxAcceptsPerWakeup = 32;
 constexpr int kMaxRefusalLogsPerSecond = 20;
+// At shutdown, the time clients get to close their ended channels and
+// disconnect before jead disconnects them.
+constexpr auto kShutdownCloseWait = std::chrono::seconds(2);
 
 std::atomic<bool> g_stop_requested{false};
 std::atomic<bool> g_reload_requested{false};
@@ -114,6 +122,20 @@ void peer_address(int fd, std::string& ip, int& port)
 	ip = text;
 }
 
+// Returns a hint for a libssh error whose text does not name the cause in
+// an operator's terms, or "".
+std::string_view drop_hint(std::string_view libssh_error)
+{
+	// libssh 0.10 rejects a packet longer than MAX_PACKET_LEN (256 KiB, in
+	// its priv.h) with this text, and OpenSSH has the same cap. An exec
+	// request that long carries a command line that max_command_length
+	// would deny anyway.
+	if (libssh_error.find("Packet len too high") != std::string_view::npos)
+		return "; the client sent an SSH packet longer than the 256 KiB maximum, such as an exec command line "
+		       "of more than about 256 KiB";
+	return "";
+}
+
 // Limits refusal log lines to a fixed rate so that a flood of bad logins
 // cannot flood the journal; suppressed lines are counted and reported.
 class RefusalLogLimiter {
@@ -146,7 +168,9 @@ private:
 
 struct Server::Impl {
 	std::shared_ptr<const Policy> policy;
-	ssh_bind bind = nullptr;
+	ssh_bind bind = nullptr;            // owns the listening socket
+	int listen_fd = -1;
+	bool listen_watched = false;        // listen_fd is in `event`
 	ssh_event event = nullptr;
 	std::uint16_t bound_port = 0;
 	std::list<std::unique_ptr<Connection>> connections;
@@ -166,8 +190,7 @@ struct Server::Impl {
 			teardown(*connection, "server-shutdown");
 		connections.clear();
 		// ssh_event_free does not free what ssh_event_add_fd allocated.
-		if (event && bind)
-			ssh_event_remove_fd(event, ssh_bind_get_fd(bind));
+		stop_accepting();
 		if (event)
 			ssh_event_free(event);
 		if (bind)
@@ -176,8 +199,21 @@ struct Server::Impl {
 
 	static int on_listen_ready(socket_t, int, void* userdata)
 	{
-		static_cast<Impl*>(userdata)->accept_connection();
+		auto& impl = *static_cast<Impl*>(userdata);
+		for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+			const int fd = accept_connection_fd(impl.listen_fd);
+			if (fd < 0)
+				break;
+			impl.accept_connection(fd);
+		}
 		return 0;
+	}
+
+	void stop_accepting()
+	{
+		if (listen_watched)
+			ssh_event_remove_fd(event, listen_fd);
+		listen_watched = false;
 	}
 
 	// Returns why a new connection from `ip` must be refused, or nothing.
@@ -244,35 +280,45 @@ struct Server::Impl {
 		return std::nullopt;
 	}
 
-	void accept_connection()
+	// Takes over the accepted socket `fd`: refuses it at once when an
+	// admission cap is reached, or starts the key exchange.
+	void accept_connection(int fd)
 	{
-		ssh_session session = ssh_new();
-		if (!session)
-			return;
-		if (ssh_bind_accept(bind, session) != SSH_OK) {
-			spdlog::error("accept failed: {}", ssh_get_error(bind));
-			ssh_free(session);
-			return;
-		}
-
 		auto connection = std::make_unique<Connection>();
-		connection->session = session;
 		connection->policy = policy;
 		connection->id = new_connection_id();
 		connection->accepted_at = std::chrono::steady_clock::now();
-		peer_address(ssh_get_fd(session), connection->client_ip, connection->client_port);
+		peer_address(fd, connection->client_ip, connection->client_port);
 
 		if (auto refusal = admission_refusal(connection->client_ip)) {
 			if (refusal_limiter.allow())
 				spdlog::warn("session={} client={}:{} connection refused: {}", connection->id, connection->client_ip,
 				             connection->client_port, *refusal);
-			ssh_disconnect(session);
-			ssh_free(session);
+			::close(fd);
 			return;
 		}
 
 		const int one = 1;
-		::setsockopt(ssh_get_fd(session), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+		ssh_session session = ssh_new();
+		if (!session) {
+			spdlog::error("session={} client={}:{} connection dropped: out of memory for a new session",
+			              connection->id, connection->client_ip, connection->client_port);
+			::close(fd);
+			return;
+		}
+		if (ssh_bind_accept_fd(bind, session, fd) != SSH_OK) {
+			spdlog::error("session={} client={}:{} connection dropped: {}", connection->id, connection->client_ip,
+			              connection->client_port, ssh_get_error(bind));
+			// Once libssh has taken the socket, ssh_free closes it.
+			const bool owned_by_session = ssh_get_fd(session) == fd;
+			ssh_free(session);
+			if (!owned_by_session)
+				::close(fd);
+			return;
+		}
+		connection->session = session;
 
 		ssh_callbacks_init(&connection->callbacks);
 		connection->callbacks.userdata = connection.get();
@@ -420,8 +466,8 @@ struct Server::Impl {
 		if (status & SSH_CLOSED_ERROR) {
 			// libssh ended the connection: a protocol violation, a failed
 			// key exchange or a broken socket.
-			spdlog::warn("session={} client={}:{} connection dropped: {}", connection.id, connection.client_ip,
-			             connection.client_port, escape_untrusted(ssh_get_error(connection.session)));
+			spdlog::warn("session={} client={}:{} connection dropped: {}{}", connection.id, connection.client_ip,
+			             connection.client_port, escape_untrusted(reason), drop_hint(reason));
 			teardown(connection, "error");
 			return false;
 		}
@@ -450,7 +496,7 @@ struct Server::Impl {
 
 	// Loads the config and roles again and swaps them in whole, or keeps
 	// the old policy when anything in the new one fails to load. The listen
-	// address and host key stay as they were until a restart.
+	// address, backlog and host key stay as they were until a restart.
 	void reload()
 	{
 		auto loaded = load_policy(policy->config.file);
@@ -460,12 +506,65 @@ struct Server::Impl {
 		}
 		const auto& next = *loaded;
 		if (next->config.listen.host != policy->config.listen.host ||
-		    next->config.listen.port != policy->config.listen.port || next->config.host_key != policy->config.host_key)
-			spdlog::warn("reload: listen and host_key changes take effect only after a restart");
+		    next->config.listen.port != policy->config.listen.port ||
+		    next->config.listen_backlog != policy->config.listen_backlog ||
+		    next->config.host_key != policy->config.host_key)
+			spdlog::warn("reload: listen, listen_backlog and host_key changes take effect only after a restart");
 		spdlog::info("reloaded: policy {} replaces {} ({} roles)", next->version, policy->version, next->roles.size());
 		policy = next;
 		revocation.set_files(policy->config.revoked_keys);
 		runner.set_policy(policy);
+	}
+
+	// Returns true when the client has closed `connection`, or it never
+	// authenticated; either way it is torn down here.
+	bool gone_at_shutdown(Connection& connection)
+	{
+		const bool closed = ssh_get_status(connection.session) & (SSH_CLOSED | SSH_CLOSED_ERROR);
+		if (!closed && connection.authenticated)
+			return false;
+		teardown(connection, "server-shutdown");
+		return true;
+	}
+
+	// Ends every session with kExitShutdown and a message. The clients then
+	// get a bounded time to close their channels and disconnect: a
+	// disconnect that reaches ssh before it has processed the exit status
+	// and the channel close makes ssh exit 255 instead.
+	void shut_down()
+	{
+		stop_accepting();
+		spdlog::info("shutting down: ending {} connections", connections.size());
+		const ChannelEnding ending{"server-shutdown", "the server is shutting down; the session is over",
+		                           kExitShutdown};
+		// Running programs get the kill grace (5 s) and 2 s more to end.
+		const auto started = std::chrono::steady_clock::now();
+		const auto programs_deadline = started + std::chrono::seconds(7);
+		std::optional<std::chrono::steady_clock::time_point> close_deadline;
+		while (!connections.empty()) {
+			for (auto it = connections.begin(); it != connections.end();) {
+				if (gone_at_shutdown(**it)) {
+					it = connections.erase(it);
+					continue;
+				}
+				runner.end_connection(**it, ending, event);
+				++it;
+			}
+			const auto now = std::chrono::steady_clock::now();
+			const bool all_ended = std::all_of(connections.begin(), connections.end(),
+			                                   [](const auto& c) { return SessionRunner::all_finished(*c); });
+			if (!close_deadline && (all_ended || now >= programs_deadline))
+				close_deadline = now + kShutdownCloseWait;
+			if (connections.empty() || (close_deadline && now >= *close_deadline))
+				break;
+			ssh_event_dopoll(event, 100);
+		}
+		if (!connections.empty())
+			spdlog::info("shutting down: disconnecting {} connections whose clients did not disconnect within {} s",
+			             connections.size(), kShutdownCloseWait.count());
+		for (auto& connection : connections)
+			teardown(*connection, "server-shutdown");
+		connections.clear();
 	}
 
 	int run()
@@ -494,29 +593,7 @@ struct Server::Impl {
 			runner.service_draining(event);
 		}
 
-		spdlog::info("shutting down: ending {} connections", connections.size());
-		const ChannelEnding shutdown{"server-shutdown", "the server is shutting down; the session is over",
-		                             kExitShutdown};
-		for (auto& connection : connections)
-			runner.end_connection(*connection, shutdown, event);
-		// Bounded: the programs get the kill grace to end, then the loop
-		// flushes the last messages.
-		const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(7);
-		while (std::chrono::steady_clock::now() < deadline) {
-			bool busy = false;
-			for (auto& connection : connections) {
-				runner.end_connection(*connection, shutdown, event);
-				for (const auto& channel : connection->channels)
-					busy = busy || channel->state != CommandChannel::State::finished;
-			}
-			if (!busy)
-				break;
-			ssh_event_dopoll(event, 100);
-		}
-		ssh_event_dopoll(event, 100);
-		for (auto& connection : connections)
-			teardown(*connection, "server-shutdown");
-		connections.clear();
+		shut_down();
 		runner.finish_draining(event);
 		return 0;
 	}
@@ -562,26 +639,36 @@ Result<void> Server::listen()
 	if (auto r = recover_transcripts(); !r)
 		return r;
 
+	auto listen_fd = open_listener(config.listen, config.listen_backlog);
+	if (!listen_fd)
+		return tl::unexpected(listen_fd.error());
 	impl_->bind = ssh_bind_new();
 	ssh_bind bind = impl_->bind;
+	if (!bind) {
+		::close(*listen_fd);
+		return fail(Errc::internal, "cannot create the libssh listener");
+	}
+	// From here ssh_bind_free closes the socket. With a socket set,
+	// ssh_bind_listen only loads the host key: it creates no socket and
+	// does not call listen(2) again.
+	ssh_bind_set_fd(bind, *listen_fd);
+	impl_->listen_fd = *listen_fd;
+
 	const bool process_config = false;
-	const unsigned int port = config.listen.port;
 	const std::string host_key = config.host_key.string();
 	// The host's libssh_server_config must never change jead's behaviour.
 	if (ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &process_config) != SSH_OK ||
-	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDADDR, config.listen.host.c_str()) != SSH_OK ||
-	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDPORT, &port) != SSH_OK ||
 	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, host_key.c_str()) != SSH_OK ||
 	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kAcceptedKeyTypes) != SSH_OK)
 		return fail(Errc::invalid, std::string("cannot configure the listener: ") + ssh_get_error(bind));
 	if (ssh_bind_listen(bind) != SSH_OK)
-		return fail(Errc::io, "cannot listen on " + config.listen.host + ":" + std::to_string(port) + ": " +
-		                          ssh_get_error(bind));
+		return fail(Errc::invalid, "cannot load the host key " + host_key + ": " + ssh_get_error(bind));
 	impl_->bound_port = config.listen.port;
 
 	impl_->event = ssh_event_new();
-	if (ssh_event_add_fd(impl_->event, ssh_bind_get_fd(bind), POLLIN, Impl::on_listen_ready, impl_.get()) != SSH_OK)
+	if (ssh_event_add_fd(impl_->event, impl_->listen_fd, POLLIN, Impl::on_listen_ready, impl_.get()) != SSH_OK)
 		return fail(Errc::internal, "cannot watch the listening socket");
+	impl_->listen_watched = true;
 	return {};
 }
 
