@@ -93,6 +93,7 @@ void check_config(const jead::Config& config, const std::filesystem::path& file)
 	require(config.max_unauthenticated >= 1 && config.max_unauthenticated <= 1000000);
 	require(config.max_channels_per_connection >= 1 && config.max_channels_per_connection <= 1000000);
 	require(config.max_command_length >= 64 && config.max_command_length <= (1u << 20));
+	require(config.listen_backlog >= 1 && config.listen_backlog <= 65535);
 	require(config.login_grace_time.count() >= 0);
 	for (const auto& revoked : config.revoked_keys)
 		require(revoked.is_absolute());

@@ -72,7 +72,7 @@ public:
 			"max_unauthenticated_per_source", "max_connections_per_minute_per_source",
 			"max_sessions_per_certificate", "max_sessions_per_principal", "max_channels_per_connection",
 			"max_commands_per_minute", "log_format", "transcript_signing_key", "transcript_checkpoint_records",
-			"transcript_max_bytes",
+			"transcript_max_bytes", "listen_backlog",
 		};
 		for (const auto& [key, node] : root) {
 			if (!known.contains(key.str()))
@@ -139,6 +139,10 @@ public:
 			if (auto r = optional_int(root, key, 1, 1000000, *target); !r)
 				return tl::unexpected(r.error());
 		}
+		// Linux silently caps the backlog at net.core.somaxconn (4096 by
+		// default since Linux 5.4).
+		if (auto r = optional_int(root, "listen_backlog", 1, 65535, config.listen_backlog); !r)
+			return tl::unexpected(r.error());
 		int max_line = static_cast<int>(config.max_command_length);
 		if (auto r = optional_int(root, "max_command_length", 64, 1 << 20, max_line); !r)
 			return tl::unexpected(r.error());

@@ -30,6 +30,7 @@ struct TrustedCa {
 struct Config {
 	std::filesystem::path file;
 	ListenAddress listen;
+	int listen_backlog = 512;   // pending connections the kernel queues for accept(2)
 	std::filesystem::path host_key;
 	std::vector<TrustedCa> trusted_cas;
 	std::filesystem::path roles_dir;
@@ -55,6 +56,8 @@ struct Config {
 	int max_sessions_per_principal = 100;      // authenticated connections per principal
 	int max_channels_per_connection = 10;
 	int max_commands_per_minute = 600;         // per session channel
+	// Bytes in one command line. An exec request is one SSH packet, so
+	// there the transport's packet cap (256 KiB) also applies.
 	std::size_t max_command_length = 8192;
 	std::string log_level = "info";
 	std::string log_format = "text";   // "text" or "json"

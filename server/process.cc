@@ -524,11 +524,13 @@ Result<SpawnedProcess> spawn_process(const SpawnRequest& request)
 	// Boost.Process from killing it when `child` goes out of scope.
 	child.detach();
 
-	process.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, process.pid, 0)));
-	if (!process.pidfd) {
+	const long pidfd = ::syscall(SYS_pidfd_open, process.pid, 0);
+	const int pidfd_error = errno;
+	if (pidfd < 0 && pidfd_error != ENOSYS) {
 		::kill(-process.pid, SIGKILL);
-		return fail(Errc::io, std::string("pidfd_open failed: ") + std::strerror(errno));
+		return fail(Errc::io, std::string("pidfd_open failed: ") + std::strerror(pidfd_error));
 	}
+	process.pidfd.reset(static_cast<int>(pidfd));
 	if (terminal.master) {
 		// The slave closes with `terminal`, so once the program and its
 		// children have closed theirs, reading the master fails with EIO.

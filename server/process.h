@@ -76,7 +76,10 @@ struct SpawnRequest {
 // can close input alone. stderr_fd is then unset.
 struct SpawnedProcess {
 	pid_t pid = -1;
-	UniqueFd pidfd;      // readable when the process has exited
+	// Readable when the process has exited. Empty where pidfd_open(2) does
+	// not exist (Linux before 5.3, valgrind 3.19 and older), and then the
+	// caller polls waitpid(2).
+	UniqueFd pidfd;
 	UniqueFd stdin_fd;   // write end, when stdin_pipe was requested
 	UniqueFd stdout_fd;  // read end, non-blocking
 	UniqueFd stderr_fd;  // read end, non-blocking

@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -26,6 +27,7 @@
 #include <optional>
 
 #include "common/escape.h"
+#include "server/listener.h"
 #include "server/session.h"
 #include "server/session_internal.h"
 #include "transcripts/recovery.h"
@@ -48,7 +50,13 @@ constexpr const char* kAcceptedKeyTypes =
 	"rsa-sha2-512,rsa-sha2-256";
 
 constexpr int kPollIntervalMs = 200;
+// Connections accepted per wakeup of the loop, so that a burst empties the
+// backlog quickly but cannot starve the sessions already running.
+constexpr int kMaxAcceptsPerWakeup = 32;
 constexpr int kMaxRefusalLogsPerSecond = 20;
+// At shutdown, the time clients get to close their ended channels and
+// disconnect before jead disconnects them.
+constexpr auto kShutdownCloseWait = std::chrono::seconds(2);
 
 std::atomic<bool> g_stop_requested{false};
 std::atomic<bool> g_reload_requested{false};
@@ -112,6 +120,28 @@ void peer_address(int fd, std::string& ip, int& port)
 		port = ntohs(in6->sin6_port);
 	}
 	ip = text;
+}
+
+// Formats an address and port as ssh and URLs do: "192.0.2.7:22",
+// "[2001:db8::1]:22".
+std::string format_endpoint(const std::string& ip, int port)
+{
+	const bool v6 = ip.find(':') != std::string::npos;
+	return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+}
+
+// Returns a hint for a libssh error whose text does not name the cause in
+// an operator's terms, or "".
+std::string_view drop_hint(std::string_view libssh_error)
+{
+	// libssh 0.10 rejects a packet longer than MAX_PACKET_LEN (256 KiB, in
+	// its priv.h) with this text, and OpenSSH has the same cap. An exec
+	// request that long carries a command line that max_command_length
+	// would deny anyway.
+	if (libssh_error.find("Packet len too high") != std::string_view::npos)
+		return "; the client sent an SSH packet longer than the 256 KiB maximum, such as an exec command line "
+		       "of more than about 256 KiB";
+	return "";
 }
 
 // Limits refusal log lines to a fixed rate so that a flood of bad logins
@@ -192,11 +222,10 @@ int on_unhandled_message(ssh_session, ssh_message message, void* userdata)
 		return 1;
 	++connection.refused_requests;
 	if (connection.refused_requests <= kMaxRefusedRequestLogs)
-		spdlog::warn("session={} client={}:{} refused {}", connection.id, connection.client_ip,
-		             connection.client_port, what);
+		spdlog::warn("session={} client={} refused {}", connection.id, connection.client_endpoint, what);
 	else if (connection.refused_requests == kMaxRefusedRequestLogs + 1)
-		spdlog::warn("session={} client={}:{} further refused requests are not logged", connection.id,
-		             connection.client_ip, connection.client_port);
+		spdlog::warn("session={} client={} further refused requests are not logged", connection.id,
+		             connection.client_endpoint);
 	return 1;
 }
 
@@ -204,7 +233,9 @@ int on_unhandled_message(ssh_session, ssh_message message, void* userdata)
 
 struct Server::Impl {
 	std::shared_ptr<const Policy> policy;
-	ssh_bind bind = nullptr;
+	ssh_bind bind = nullptr;            // owns the listening socket
+	int listen_fd = -1;
+	bool listen_watched = false;        // listen_fd is in `event`
 	ssh_event event = nullptr;
 	std::uint16_t bound_port = 0;
 	std::list<std::unique_ptr<Connection>> connections;
@@ -224,8 +255,7 @@ struct Server::Impl {
 			teardown(*connection, "server-shutdown");
 		connections.clear();
 		// ssh_event_free does not free what ssh_event_add_fd allocated.
-		if (event && bind)
-			ssh_event_remove_fd(event, ssh_bind_get_fd(bind));
+		stop_accepting();
 		if (event)
 			ssh_event_free(event);
 		if (bind)
@@ -234,8 +264,21 @@ struct Server::Impl {
 
 	static int on_listen_ready(socket_t, int, void* userdata)
 	{
-		static_cast<Impl*>(userdata)->accept_connection();
+		auto& impl = *static_cast<Impl*>(userdata);
+		for (int i = 0; i < kMaxAcceptsPerWakeup; ++i) {
+			const int fd = accept_connection_fd(impl.listen_fd);
+			if (fd < 0)
+				break;
+			impl.accept_connection(fd);
+		}
 		return 0;
+	}
+
+	void stop_accepting()
+	{
+		if (listen_watched)
+			ssh_event_remove_fd(event, listen_fd);
+		listen_watched = false;
 	}
 
 	// Returns why a new connection from `ip` must be refused, or nothing.
@@ -302,35 +345,44 @@ struct Server::Impl {
 		return std::nullopt;
 	}
 
-	void accept_connection()
+	// Takes over the accepted socket `fd`: refuses it at once when an
+	// admission cap is reached, or starts the key exchange.
+	void accept_connection(int fd)
 	{
-		ssh_session session = ssh_new();
-		if (!session)
-			return;
-		if (ssh_bind_accept(bind, session) != SSH_OK) {
-			spdlog::error("accept failed: {}", ssh_get_error(bind));
-			ssh_free(session);
-			return;
-		}
-
 		auto connection = std::make_unique<Connection>();
-		connection->session = session;
 		connection->policy = policy;
 		connection->id = new_connection_id();
 		connection->accepted_at = std::chrono::steady_clock::now();
-		peer_address(ssh_get_fd(session), connection->client_ip, connection->client_port);
+		peer_address(fd, connection->client_ip, connection->client_port);
+		connection->client_endpoint = format_endpoint(connection->client_ip, connection->client_port);
 
 		if (auto refusal = admission_refusal(connection->client_ip)) {
 			if (refusal_limiter.allow())
-				spdlog::warn("session={} client={}:{} connection refused: {}", connection->id, connection->client_ip,
-				             connection->client_port, *refusal);
-			ssh_disconnect(session);
-			ssh_free(session);
+				spdlog::warn("session={} client={} connection refused: {}", connection->id, connection->client_endpoint, *refusal);
+			::close(fd);
 			return;
 		}
 
 		const int one = 1;
-		::setsockopt(ssh_get_fd(session), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+		ssh_session session = ssh_new();
+		if (!session) {
+			spdlog::error("session={} client={} connection dropped: out of memory for a new session",
+			              connection->id, connection->client_endpoint);
+			::close(fd);
+			return;
+		}
+		if (ssh_bind_accept_fd(bind, session, fd) != SSH_OK) {
+			spdlog::error("session={} client={} connection dropped: {}", connection->id, connection->client_endpoint, ssh_get_error(bind));
+			// Once libssh has taken the socket, ssh_free closes it.
+			const bool owned_by_session = ssh_get_fd(session) == fd;
+			ssh_free(session);
+			if (!owned_by_session)
+				::close(fd);
+			return;
+		}
+		connection->session = session;
 
 		ssh_callbacks_init(&connection->callbacks);
 		connection->callbacks.userdata = connection.get();
@@ -344,15 +396,13 @@ struct Server::Impl {
 
 		// Non-blocking: the key exchange goes on inside the event loop.
 		if (ssh_handle_key_exchange(session) == SSH_ERROR) {
-			spdlog::info("session={} client={}:{} key exchange failed: {}", connection->id, connection->client_ip,
-			             connection->client_port, escape_untrusted(ssh_get_error(session)));
+			spdlog::info("session={} client={} key exchange failed: {}", connection->id, connection->client_endpoint, escape_untrusted(ssh_get_error(session)));
 			ssh_disconnect(session);
 			ssh_free(session);
 			return;
 		}
 		ssh_event_add_session(event, session);
-		spdlog::debug("session={} client={}:{} connected", connection->id, connection->client_ip,
-		              connection->client_port);
+		spdlog::debug("session={} client={} connected", connection->id, connection->client_endpoint);
 		connections.push_back(std::move(connection));
 	}
 
@@ -362,13 +412,13 @@ struct Server::Impl {
 		++connection.auth_failures;
 		if (refusal_limiter.allow()) {
 			if (cert) {
-				spdlog::error("session={} client={}:{} login refused: role={} key_id={} serial={} ca={}: {}",
-				              connection.id, connection.client_ip, connection.client_port, escape_untrusted(user, 64),
+				spdlog::error("session={} client={} login refused: role={} key_id={} serial={} ca={}: {}",
+				              connection.id, connection.client_endpoint, escape_untrusted(user, 64),
 				              escape_untrusted(cert->key_id, 128), cert->serial, ssh_fingerprint(cert->signature_key),
 				              reason);
 			} else {
-				spdlog::error("session={} client={}:{} login refused: role={}: {}", connection.id,
-				              connection.client_ip, connection.client_port, escape_untrusted(user, 64), reason);
+				spdlog::error("session={} client={} login refused: role={}: {}", connection.id,
+				              connection.client_endpoint, escape_untrusted(user, 64), reason);
 			}
 		}
 		if (connection.auth_failures >= policy->config.max_auth_tries) {
@@ -439,9 +489,9 @@ struct Server::Impl {
 		for (const auto& principal : cert.principals)
 			principals += (principals.empty() ? "" : ",") + escape_untrusted(principal, 64);
 		log_session_event(grant->role->break_glass,
-		             "session={} client={}:{} login accepted: role={} key_id={} serial={} principals=[{}] ca={} "
+		             "session={} client={} login accepted: role={} key_id={} serial={} principals=[{}] ca={} "
 		             "valid_before={}",
-		             connection.id, connection.client_ip, connection.client_port, grant->role->name,
+		             connection.id, connection.client_endpoint, grant->role->name,
 		             escape_untrusted(cert.key_id, 128), cert.serial, principals, grant->ca_fingerprint,
 		             cert.valid_before);
 		connection.grant = std::move(*grant);
@@ -479,8 +529,7 @@ struct Server::Impl {
 		if (status & SSH_CLOSED_ERROR) {
 			// libssh ended the connection: a protocol violation, a failed
 			// key exchange or a broken socket.
-			spdlog::warn("session={} client={}:{} connection dropped: {}", connection.id, connection.client_ip,
-			             connection.client_port, escape_untrusted(ssh_get_error(connection.session)));
+			spdlog::warn("session={} client={} connection dropped: {}{}", connection.id, connection.client_endpoint, escape_untrusted(reason), drop_hint(reason));
 			teardown(connection, "error");
 			return false;
 		}
@@ -490,15 +539,14 @@ struct Server::Impl {
 			return false;
 		}
 		if (connection.disconnect_requested) {
-			spdlog::warn("session={} client={}:{} disconnected: {}", connection.id, connection.client_ip,
-			             connection.client_port, connection.disconnect_reason);
+			spdlog::warn("session={} client={} disconnected: {}", connection.id, connection.client_endpoint, connection.disconnect_reason);
 			teardown(connection, "error");
 			return false;
 		}
 		const auto waited = std::chrono::steady_clock::now() - connection.accepted_at;
 		if (!connection.authenticated && waited > policy->config.login_grace_time) {
-			spdlog::warn("session={} client={}:{} disconnected: not authenticated within login_grace_time ({} s)",
-			             connection.id, connection.client_ip, connection.client_port,
+			spdlog::warn("session={} client={} disconnected: not authenticated within login_grace_time ({} s)",
+			             connection.id, connection.client_endpoint,
 			             policy->config.login_grace_time.count());
 			teardown(connection, "error");
 			return false;
@@ -509,7 +557,7 @@ struct Server::Impl {
 
 	// Loads the config and roles again and swaps them in whole, or keeps
 	// the old policy when anything in the new one fails to load. The listen
-	// address and host key stay as they were until a restart.
+	// address, backlog and host key stay as they were until a restart.
 	void reload()
 	{
 		auto loaded = load_policy(policy->config.file);
@@ -519,12 +567,65 @@ struct Server::Impl {
 		}
 		const auto& next = *loaded;
 		if (next->config.listen.host != policy->config.listen.host ||
-		    next->config.listen.port != policy->config.listen.port || next->config.host_key != policy->config.host_key)
-			spdlog::warn("reload: listen and host_key changes take effect only after a restart");
+		    next->config.listen.port != policy->config.listen.port ||
+		    next->config.listen_backlog != policy->config.listen_backlog ||
+		    next->config.host_key != policy->config.host_key)
+			spdlog::warn("reload: listen, listen_backlog and host_key changes take effect only after a restart");
 		spdlog::info("reloaded: policy {} replaces {} ({} roles)", next->version, policy->version, next->roles.size());
 		policy = next;
 		revocation.set_files(policy->config.revoked_keys);
 		runner.set_policy(policy);
+	}
+
+	// Returns true when the client has closed `connection`, or it never
+	// authenticated; either way it is torn down here.
+	bool gone_at_shutdown(Connection& connection)
+	{
+		const bool closed = ssh_get_status(connection.session) & (SSH_CLOSED | SSH_CLOSED_ERROR);
+		if (!closed && connection.authenticated)
+			return false;
+		teardown(connection, "server-shutdown");
+		return true;
+	}
+
+	// Ends every session with kExitShutdown and a message. The clients then
+	// get a bounded time to close their channels and disconnect: a
+	// disconnect that reaches ssh before it has processed the exit status
+	// and the channel close makes ssh exit 255 instead.
+	void shut_down()
+	{
+		stop_accepting();
+		spdlog::info("shutting down: ending {} connections", connections.size());
+		const ChannelEnding ending{"server-shutdown", "the server is shutting down; the session is over",
+		                           kExitShutdown};
+		// Running programs get the kill grace (5 s) and 2 s more to end.
+		const auto started = std::chrono::steady_clock::now();
+		const auto programs_deadline = started + std::chrono::seconds(7);
+		std::optional<std::chrono::steady_clock::time_point> close_deadline;
+		while (!connections.empty()) {
+			for (auto it = connections.begin(); it != connections.end();) {
+				if (gone_at_shutdown(**it)) {
+					it = connections.erase(it);
+					continue;
+				}
+				runner.end_connection(**it, ending, event);
+				++it;
+			}
+			const auto now = std::chrono::steady_clock::now();
+			const bool all_ended = std::all_of(connections.begin(), connections.end(),
+			                                   [](const auto& c) { return SessionRunner::all_finished(*c); });
+			if (!close_deadline && (all_ended || now >= programs_deadline))
+				close_deadline = now + kShutdownCloseWait;
+			if (connections.empty() || (close_deadline && now >= *close_deadline))
+				break;
+			ssh_event_dopoll(event, 100);
+		}
+		if (!connections.empty())
+			spdlog::info("shutting down: disconnecting {} connections whose clients did not disconnect within {} s",
+			             connections.size(), kShutdownCloseWait.count());
+		for (auto& connection : connections)
+			teardown(*connection, "server-shutdown");
+		connections.clear();
 	}
 
 	int run()
@@ -538,7 +639,7 @@ struct Server::Impl {
 		::sigaction(SIGHUP, &action, nullptr);
 		::signal(SIGPIPE, SIG_IGN);
 
-		spdlog::info("listening on {}:{} with policy {} ({} roles)", policy->config.listen.host, bound_port,
+		spdlog::info("listening on {} with policy {} ({} roles)", format_endpoint(policy->config.listen.host, bound_port),
 		             policy->version, policy->roles.size());
 		while (!g_stop_requested) {
 			ssh_event_dopoll(event, kPollIntervalMs);
@@ -553,29 +654,7 @@ struct Server::Impl {
 			runner.service_draining(event);
 		}
 
-		spdlog::info("shutting down: ending {} connections", connections.size());
-		const ChannelEnding shutdown{"server-shutdown", "the server is shutting down; the session is over",
-		                             kExitShutdown};
-		for (auto& connection : connections)
-			runner.end_connection(*connection, shutdown, event);
-		// Bounded: the programs get the kill grace to end, then the loop
-		// flushes the last messages.
-		const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(7);
-		while (std::chrono::steady_clock::now() < deadline) {
-			bool busy = false;
-			for (auto& connection : connections) {
-				runner.end_connection(*connection, shutdown, event);
-				for (const auto& channel : connection->channels)
-					busy = busy || channel->state != CommandChannel::State::finished;
-			}
-			if (!busy)
-				break;
-			ssh_event_dopoll(event, 100);
-		}
-		ssh_event_dopoll(event, 100);
-		for (auto& connection : connections)
-			teardown(*connection, "server-shutdown");
-		connections.clear();
+		shut_down();
 		runner.finish_draining(event);
 		return 0;
 	}
@@ -621,26 +700,36 @@ Result<void> Server::listen()
 	if (auto r = recover_transcripts(); !r)
 		return r;
 
+	auto listen_fd = open_listener(config.listen, config.listen_backlog);
+	if (!listen_fd)
+		return tl::unexpected(listen_fd.error());
 	impl_->bind = ssh_bind_new();
 	ssh_bind bind = impl_->bind;
+	if (!bind) {
+		::close(*listen_fd);
+		return fail(Errc::internal, "cannot create the libssh listener");
+	}
+	// From here ssh_bind_free closes the socket. With a socket set,
+	// ssh_bind_listen only loads the host key: it creates no socket and
+	// does not call listen(2) again.
+	ssh_bind_set_fd(bind, *listen_fd);
+	impl_->listen_fd = *listen_fd;
+
 	const bool process_config = false;
-	const unsigned int port = config.listen.port;
 	const std::string host_key = config.host_key.string();
 	// The host's libssh_server_config must never change jead's behaviour.
 	if (ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &process_config) != SSH_OK ||
-	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDADDR, config.listen.host.c_str()) != SSH_OK ||
-	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BINDPORT, &port) != SSH_OK ||
 	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_HOSTKEY, host_key.c_str()) != SSH_OK ||
 	    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kAcceptedKeyTypes) != SSH_OK)
 		return fail(Errc::invalid, std::string("cannot configure the listener: ") + ssh_get_error(bind));
 	if (ssh_bind_listen(bind) != SSH_OK)
-		return fail(Errc::io, "cannot listen on " + config.listen.host + ":" + std::to_string(port) + ": " +
-		                          ssh_get_error(bind));
+		return fail(Errc::invalid, "cannot load the host key " + host_key + ": " + ssh_get_error(bind));
 	impl_->bound_port = config.listen.port;
 
 	impl_->event = ssh_event_new();
-	if (ssh_event_add_fd(impl_->event, ssh_bind_get_fd(bind), POLLIN, Impl::on_listen_ready, impl_.get()) != SSH_OK)
+	if (ssh_event_add_fd(impl_->event, impl_->listen_fd, POLLIN, Impl::on_listen_ready, impl_.get()) != SSH_OK)
 		return fail(Errc::internal, "cannot watch the listening socket");
+	impl_->listen_watched = true;
 	return {};
 }
 

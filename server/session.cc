@@ -220,8 +220,8 @@ int on_subsystem_request(ssh_session, ssh_channel, const char* subsystem, void* 
 void on_auth_agent_request(ssh_session, ssh_channel, void* userdata)
 {
 	auto& channel = channel_of(userdata);
-	spdlog::warn("session={} client={}:{} refused agent forwarding", channel.session_id,
-	             channel.connection->client_ip, channel.connection->client_port);
+	spdlog::warn("session={} client={} refused agent forwarding", channel.session_id,
+	             channel.connection->client_endpoint);
 }
 
 int on_env_request(ssh_session, ssh_channel, const char* name, const char*, void* userdata)
@@ -241,7 +241,10 @@ int on_channel_data(ssh_session, ssh_channel, void*, std::uint32_t, int, void*)
 
 void on_channel_close(ssh_session, ssh_channel, void* userdata)
 {
-	channel_of(userdata).client_end_reason = "client-closed";
+	auto& channel = channel_of(userdata);
+	channel.peer_closed = true;
+	if (channel.state != CommandChannel::State::finished)
+		channel.client_end_reason = "client-closed";
 }
 
 void on_channel_signal(ssh_session, ssh_channel, const char* signal, void* userdata)
@@ -367,12 +370,20 @@ ssh_channel SessionRunner::open_channel(Connection& connection, ssh_session sess
 {
 	if (!connection.authenticated)
 		return nullptr;
+	// A finished channel still counts until the client closes it, so a
+	// client that never closes its channels cannot pile them up.
 	int open_count = 0;
 	for (const auto& channel : connection.channels)
-		open_count += channel->state == CommandChannel::State::finished ? 0 : 1;
+		open_count += channel->state == CommandChannel::State::finished && channel->peer_closed ? 0 : 1;
 	if (open_count >= connection.policy->config.max_channels_per_connection) {
-		spdlog::warn("session={} channel refused: {} session channels are open (max_channels_per_connection)",
-		             connection.id, open_count);
+		++connection.channels_refused;
+		// One line per connection and power of two of refusals, so a client
+		// that keeps opening channels cannot flood the log.
+		if ((connection.channels_refused & (connection.channels_refused - 1)) == 0)
+			spdlog::warn("session={} client={} channel refused: {} session channels are open "
+			             "(max_channels_per_connection); {} refused on this connection so far",
+			             connection.id, connection.client_endpoint, open_count,
+			             connection.channels_refused);
 		return nullptr;
 	}
 
@@ -756,6 +767,29 @@ void SessionRunner::service(Connection& connection, ssh_event event)
 {
 	for (auto& channel : connection.channels)
 		service_channel(*channel, event);
+	free_closed_channels(connection);
+}
+
+// Frees the channels that have finished and that the client has closed
+// too: libssh then frees its side at once, and a long connection that
+// opens and closes many channels keeps only the live ones.
+void SessionRunner::free_closed_channels(Connection& connection)
+{
+	const auto before = connection.channels.size();
+	std::erase_if(connection.channels, [](const std::unique_ptr<CommandChannel>& channel) {
+		const bool never_used =
+			channel->state == CommandChannel::State::open && channel->mode == CommandChannel::Mode::none;
+		if (!channel->peer_closed || (channel->state != CommandChannel::State::finished && !never_used))
+			return false;
+		if (channel->channel) {
+			ssh_remove_channel_callbacks(channel->channel, &channel->callbacks);
+			ssh_channel_free(channel->channel);
+		}
+		return true;
+	});
+	if (connection.channels.size() != before)
+		spdlog::debug("session={} freed {} closed channels; {} channels remain on the connection", connection.id,
+		              before - connection.channels.size(), connection.channels.size());
 }
 
 void SessionRunner::end_connection(Connection& connection, const ChannelEnding& ending, ssh_event event)
@@ -763,11 +797,26 @@ void SessionRunner::end_connection(Connection& connection, const ChannelEnding& 
 	for (auto& channel : connection.channels) {
 		if (channel->state == CommandChannel::State::finished)
 			continue;
+		if (channel->state == CommandChannel::State::open && channel->mode == CommandChannel::Mode::none) {
+			// No request yet, so there is no session to end: only the close.
+			if (channel->channel)
+				ssh_channel_close(channel->channel);
+			channel->state = CommandChannel::State::finished;
+			continue;
+		}
 		channel->ending = ending;
 		if (channel->run)
 			stop_verb(*channel, ending.message, ending.exit_status);
 		service_channel(*channel, event);
 	}
+	free_closed_channels(connection);
+}
+
+bool SessionRunner::all_finished(const Connection& connection)
+{
+	return std::all_of(connection.channels.begin(), connection.channels.end(), [](const auto& channel) {
+		return channel->state == CommandChannel::State::finished;
+	});
 }
 
 void SessionRunner::close_connection(Connection& connection, std::string_view reason)

@@ -79,8 +79,9 @@ struct ChannelEnding {
 };
 
 // One session channel: open until its exec, shell or subsystem request,
-// then active until it ends; finished channels wait for the connection
-// to close. After its connection is gone a running verb is drained.
+// then active until it ends. A finished channel is freed once the client
+// has closed it as well. After its connection is gone a running verb is
+// drained.
 struct CommandChannel {
 	enum class Mode { none, exec, shell, subsystem };
 	enum class State { open, active, finished };
@@ -131,6 +132,7 @@ struct CommandChannel {
 	std::deque<std::chrono::steady_clock::time_point> command_starts;   // in the last minute
 	std::chrono::steady_clock::time_point last_activity;
 	std::string client_end_reason = "exit";
+	bool peer_closed = false;           // the client sent SSH_MSG_CHANNEL_CLOSE
 };
 
 struct Connection {
@@ -140,6 +142,7 @@ struct Connection {
 	std::shared_ptr<const Policy> policy;
 	std::string id;
 	std::string client_ip;
+	std::string client_endpoint;        // "ip:port", "[ipv6]:port", for logs
 	int client_port = 0;
 	std::chrono::steady_clock::time_point accepted_at;
 	std::chrono::steady_clock::time_point revocation_checked_at;
@@ -149,8 +152,9 @@ struct Connection {
 	bool disconnect_requested = false;
 	std::string disconnect_reason;
 	std::optional<LoginGrant> grant;
-	std::vector<std::unique_ptr<CommandChannel>> channels;
+	std::vector<std::unique_ptr<CommandChannel>> channels;   // freed once finished and closed by the client
 	int next_channel_index = 0;
+	std::uint64_t channels_refused = 0;   // by max_channels_per_connection
 };
 
 // Runs the session channels of every connection from the one event loop.
@@ -177,6 +181,8 @@ public:
 	void finish_draining(ssh_event event);
 	// Ends every channel of `connection` with `ending` (server shutdown).
 	void end_connection(Connection& connection, const ChannelEnding& ending, ssh_event event);
+	// Returns true when every channel of `connection` has finished.
+	static bool all_finished(const Connection& connection);
 
 private:
 	void begin_channel(CommandChannel& channel);
@@ -193,6 +199,7 @@ private:
 	void check_time_and_revocation(CommandChannel& channel);
 	void finish_run(CommandChannel& channel, ssh_event event);
 	void finish_channel(CommandChannel& channel, ssh_event event);
+	void free_closed_channels(Connection& connection);
 	void sync_watches(CommandChannel& channel, ssh_event event);
 	void stop_verb(CommandChannel& channel, std::string note, int exit_status);
 	void end_transcript(CommandChannel& channel, std::string_view reason);

@@ -133,17 +133,22 @@ int on_output_ready(socket_t, int, void* userdata)
 	return 0;
 }
 
-int on_process_exit(socket_t, int, void* userdata)
+// Reaps the channel's program if it has exited.
+void reap_if_exited(CommandChannel& channel)
 {
-	auto& channel = *static_cast<CommandChannel*>(userdata);
 	if (!channel.run || channel.run->exited)
-		return 0;
+		return;
 	int status = 0;
 	if (::waitpid(channel.run->process.pid, &status, WNOHANG) == channel.run->process.pid) {
 		channel.run->exited = true;
 		channel.run->wait_status = status;
 		channel.run->exited_at = std::chrono::steady_clock::now();
 	}
+}
+
+int on_process_exit(socket_t, int, void* userdata)
+{
+	reap_if_exited(*static_cast<CommandChannel*>(userdata));
 	return 0;
 }
 
@@ -605,6 +610,10 @@ void SessionRunner::service_channel(CommandChannel& channel, ssh_event event)
 
 	if (channel.run) {
 		VerbRun& run = *channel.run;
+		// Without a pidfd the exit is found here, at each wakeup of the
+		// loop, which comes at least every 200 ms.
+		if (!run.process.pidfd)
+			reap_if_exited(channel);
 		if (run.paused && (!channel.channel || (flush_outbox(channel) && ssh_channel_window_size(channel.channel) > 0)))
 			run.paused = false;
 		if (channel.transcript_failed)

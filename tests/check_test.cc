@@ -454,3 +454,20 @@ TEST_CASE("check binary exit statuses", "[check]")
 	CHECK(result.exit_status == 2);
 	CHECK(result.err.rfind("jead check: unknown option --verbose\n", 0) == 0);
 }
+
+TEST_CASE_METHOD(CheckFixture, "check listen_backlog range", "[check]")
+{
+	const std::string base = "listen = \"127.0.0.1:2222\"\nhost_key = \"host_key\"\ntrusted_user_ca_keys = [\"ca.pub\"]\n"
+	                         "roles_dir = \"roles\"\ntranscript_dir = \"transcripts\"\n";
+	for (const std::string value : {"0", "65536", "\"512\""}) {
+		write_text(config, base + "listen_backlog = " + value + "\n");
+		INFO("listen_backlog = " << value);
+		CHECK(report_text(check_policy(config)) ==
+		      "DIR/jead.toml:6:18: error: \"listen_backlog\" must be an integer from 1 to 65535\n"
+		      "DIR/jead.toml: failed: 1 error, 0 warnings (0 roles, 0 tests)\n");
+	}
+
+	write_text(config, base + "listen_backlog = 4096\n");
+	const CheckReport report = check_policy(config);
+	CHECK(report.errors.empty());
+}
