@@ -374,7 +374,8 @@ struct Server::Impl {
 			return;
 		}
 		if (ssh_bind_accept_fd(bind, session, fd) != SSH_OK) {
-			spdlog::error("session={} client={} connection dropped: {}", connection->id, connection->client_endpoint, ssh_get_error(bind));
+			spdlog::error("session={} client={} connection dropped: {}", connection->id, connection->client_endpoint,
+			              escape_untrusted(ssh_get_error(bind)));
 			// Once libssh has taken the socket, ssh_free closes it.
 			const bool owned_by_session = ssh_get_fd(session) == fd;
 			ssh_free(session);
@@ -396,7 +397,8 @@ struct Server::Impl {
 
 		// Non-blocking: the key exchange goes on inside the event loop.
 		if (ssh_handle_key_exchange(session) == SSH_ERROR) {
-			spdlog::info("session={} client={} key exchange failed: {}", connection->id, connection->client_endpoint, escape_untrusted(ssh_get_error(session)));
+			spdlog::info("session={} client={} key exchange failed: {}", connection->id, connection->client_endpoint,
+			             escape_untrusted(ssh_get_error(session)));
 			ssh_disconnect(session);
 			ssh_free(session);
 			return;
@@ -529,7 +531,8 @@ struct Server::Impl {
 		if (status & SSH_CLOSED_ERROR) {
 			// libssh ended the connection: a protocol violation, a failed
 			// key exchange or a broken socket.
-			spdlog::warn("session={} client={} connection dropped: {}{}", connection.id, connection.client_endpoint, escape_untrusted(reason), drop_hint(reason));
+			spdlog::warn("session={} client={} connection dropped: {}{}", connection.id, connection.client_endpoint,
+			             escape_untrusted(reason), drop_hint(reason));
 			teardown(connection, "error");
 			return false;
 		}
@@ -539,7 +542,8 @@ struct Server::Impl {
 			return false;
 		}
 		if (connection.disconnect_requested) {
-			spdlog::warn("session={} client={} disconnected: {}", connection.id, connection.client_endpoint, connection.disconnect_reason);
+			spdlog::warn("session={} client={} disconnected: {}", connection.id, connection.client_endpoint,
+			             connection.disconnect_reason);
 			teardown(connection, "error");
 			return false;
 		}

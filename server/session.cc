@@ -860,7 +860,7 @@ Result<void> SessionRunner::notify(CommandChannel& channel, std::string_view eve
 		{"{key_id}", cert.key_id},
 		{"{serial}", std::to_string(cert.serial)},
 		{"{principals}", principals},
-		{"{client}", connection.client_ip + ":" + std::to_string(connection.client_port)},
+		{"{client}", connection.client_endpoint},
 	};
 	SpawnRequest request;
 	for (const auto& element : role.notify) {
