@@ -215,8 +215,8 @@ int on_subsystem_request(ssh_session, ssh_channel, const char* subsystem, void* 
 	return SSH_OK;
 }
 
-// The client offers its agent; jead never opens an agent channel back, so
-// the offer is only logged. The protocol expects no answer.
+// The client offers its agent. jead never opens an agent channel back, so
+// the offer is only logged, and the protocol expects no reply.
 void on_auth_agent_request(ssh_session, ssh_channel, void* userdata)
 {
 	auto& channel = channel_of(userdata);
@@ -636,7 +636,7 @@ void SessionRunner::run_line(CommandChannel& channel, const std::string& receive
 	std::string line = received;
 	if (channel.mode != CommandChannel::Mode::exec && !line.empty() && line.back() == '\r')
 		line.pop_back();   // a script written with CR LF line ends
-	// Blank lines in a shell or script do nothing; in the subsystem every
+	// Blank lines in a shell or script do nothing. In the subsystem every
 	// request gets a status line, so a blank one is denied as empty.
 	if (channel.mode == CommandChannel::Mode::shell && line.find_first_not_of(" \t") == std::string::npos)
 		return;
@@ -719,8 +719,8 @@ void SessionRunner::finish_channel(CommandChannel& channel, ssh_event event)
 	(void)event;
 	const ChannelEnding ending = channel.ending.value_or(ChannelEnding{"exit", "", channel.last_exit_status});
 	if (!ending.message.empty() && !channel.ending_message_sent) {
-		// In the subsystem the reason is the last status line, which also
-		// answers a request still waiting for one.
+		// In the subsystem the reason is the last status line, which is also
+		// the status of a request still waiting for one.
 		if (channel.mode == CommandChannel::Mode::subsystem)
 			write_to_client(channel,
 			                "jea-status error " + std::to_string(ending.exit_status) + " " +
