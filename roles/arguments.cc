@@ -605,7 +605,7 @@ namespace jead {
 
 Result<PathTarget> path_descriptor_target(const ArgSpec& spec, const std::string& canonical)
 {
-	// The innermost prefix that holds the path gives the smallest tree
+	// The innermost prefix that contains the path gives the smallest tree
 	// the kernel confines the open to.
 	std::optional<PathTarget> best;
 	for (const auto& prefix : spec.prefixes) {

@@ -47,7 +47,7 @@ Result<std::string> normalize_absolute_path(std::string_view path);
 bool path_within(std::string_view path, std::string_view prefix);
 
 // Where a path argument with bind = "descriptor" is opened: the resolved
-// prefix directory that holds `canonical` (the innermost when several do)
+// prefix directory that contains `canonical` (the innermost when several do)
 // and the path below it, "." for the prefix itself.
 struct PathTarget {
 	std::string directory;

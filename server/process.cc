@@ -255,7 +255,7 @@ int open_path_descriptor(const ChildDescriptor& d)
 	return fd;
 }
 
-// Writes "/proc/self/fd/N" into an argv element that holds
+// Writes "/proc/self/fd/N" into an argv element that contains
 // kProcFdPlaceholder, without allocating.
 void write_proc_fd(char* element, int fd)
 {

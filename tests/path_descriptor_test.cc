@@ -110,7 +110,7 @@ TEST_CASE("descriptor argv element is a proc fd", "[process][path-descriptor]")
 	const SpawnOutput element = collect_output(*echoed);
 	CHECK_THAT(element.out, Catch::Matches("/proc/self/fd/[0-9]+\n"));
 
-	// readlink runs in the process that holds the descriptor, so it prints
+	// readlink runs in the process that has the descriptor, so it prints
 	// the file the descriptor is open on: the checked one.
 	auto linked = spawn_process(request_for({"/usr/bin/readlink", "x"}, descriptor(tree, 1, "sub/deep.log")));
 	REQUIRE(linked);
